@@ -1,0 +1,75 @@
+from installer.plugins.base import NetworkPlugin, Port
+
+_MODES = ["Always", "CrossSubnet", "Never"]
+
+PLUGIN = NetworkPlugin(
+    name="calico",
+    title="Calico",
+    version="3.32.1",
+    maintained=True,
+    kube_minors=((1, 34), (1, 36)),
+    data_path="routed L3 (BGP, no encapsulation) or IPIP/VXLAN overlay per IP pool",
+    network_policy="Kubernetes NetworkPolicy v1 (ingress and egress), plus Calico's own policies",
+    tenant_isolation="networkpolicy-v1",
+    ports=(
+        Port("tcp", 179, "all", "BGP between nodes and route reflectors"),
+        Port("ip", 4, "all", "IPIP encapsulation"),
+        Port("udp", 4789, "all", "VXLAN encapsulation"),
+        Port("tcp", 5473, "all", "Typha"),
+        Port("tcp", 9099, "all", "Felix health (localhost)"),
+        Port("tcp", 9091, "all", "Felix metrics"),
+        Port("udp", 51820, "all", "WireGuard (IPv4), when enabled"),
+    ),
+    host_settings={
+        "sysctls": {"net.ipv4.ip_forward": 1},
+        "kernel_modules": [
+            "ip_set", "ip_tables", "ip6_tables", "xt_set", "xt_mark", "xt_multiport",
+            "xt_conntrack", "xt_addrtype", "xt_u32", "xt_rpfilter", "nf_conntrack_netlink",
+        ],
+        "min_kernel": "5.10",
+        "network_manager_unmanaged": ["cali*", "tunl*", "vxlan.calico"],
+    },
+    settings={
+        "calico_network_backend": {
+            "description": "Calico's data path: bird (BGP routing), vxlan (VXLAN, no BGP) or none (policy only).",
+            "enum": ["bird", "vxlan", "none"], "default": "vxlan",
+        },
+        "calico_ipip_mode": {
+            "description": "IPIP encapsulation of the default IP pool.",
+            "enum": _MODES, "default": "Never",
+        },
+        "calico_vxlan_mode": {
+            "description": "VXLAN encapsulation of the default IP pool.",
+            "enum": _MODES, "default": "Always",
+        },
+        "calico_pool_blocksize": {
+            "description": "Prefix length of the per-node IPAM blocks cut from the pool.",
+            "type": "integer", "minimum": 20, "maximum": 32, "default": 26,
+        },
+        "calico_veth_mtu": {
+            "description": "MTU of pod interfaces; 0 lets Calico detect it.",
+            "type": "integer", "minimum": 0, "maximum": 9000, "default": 0,
+        },
+        "global_as_num": {
+            "description": "The cluster's BGP AS number.",
+            "type": ["integer", "string"], "pattern": "^[0-9]+$", "x-kinstall-form": "a number", "default": 64512,
+        },
+        "calico_nat_outgoing": {
+            "description": "Masquerade traffic from pods to destinations outside the pool.",
+            "type": "boolean", "default": True,
+        },
+        "peer_with_router": {
+            "description": "Peer each node with the routers listed in its `peers` variable.",
+            "type": "boolean", "default": False,
+        },
+        "typha_enabled": {
+            "description": "Run Typha between the API server and Felix (recommended above 50 nodes).",
+            "type": "boolean", "default": False,
+        },
+        "typha_replicas": {
+            "description": "Typha replicas when Typha is enabled.",
+            "type": "integer", "minimum": 1, "default": 3,
+        },
+    },
+    groups=("calico_rr",),
+)

@@ -1,0 +1,56 @@
+"""The support matrix printed by `kinstall plugins`."""
+
+from __future__ import annotations
+
+from installer import plugins, releases
+
+
+def rows() -> list[dict]:
+    out = []
+    for plugin in plugins.REGISTRY.values():
+        versions = [v for v, r in releases.supported().items() if plugin.supports_minor(r.tuple[:2])]
+        out.append({
+            "name": plugin.name,
+            "title": plugin.title,
+            "version": plugin.version,
+            "maintained": plugin.maintained,
+            "kubernetes": releases.summarize(versions),
+            "data_path": plugin.data_path,
+            "network_policy": plugin.network_policy,
+            "tenant_isolation": plugin.tenant_isolation,
+            "ports": [{"protocol": p.protocol, "port": p.port, "hosts": p.hosts, "purpose": p.purpose}
+                      for p in plugin.ports],
+            "host_settings": plugin.host_settings,
+            "settings": sorted(plugin.settings),
+            "groups": list(plugin.groups),
+            "alternative": plugin.alternative,
+        })
+    return out
+
+
+def render(name: str | None = None) -> str:
+    lines = []
+    for row in rows():
+        if name not in (None, row["name"]):
+            continue
+        state = "maintained" if row["maintained"] else "UNMAINTAINED"
+        lines += [
+            f"{row['name']} ({row['title']} {row['version']}, {state})",
+            f"  Kubernetes:     {row['kubernetes']}",
+            f"  data path:      {row['data_path']}",
+            f"  NetworkPolicy:  {row['network_policy']}",
+            f"  tenants:        {row['tenant_isolation'] or 'cannot isolate tenants'}",
+            "  ports:          " + ", ".join(
+                f"{'IP proto ' + str(p['port']) if p['protocol'] == 'ip' else p['protocol'].upper() + ' ' + str(p['port'])}"
+                f" ({p['purpose']})" for p in row["ports"]),
+            "  host settings:  " + "; ".join(
+                f"{k}: {', '.join(f'{a}={b}' for a, b in v.items()) if isinstance(v, dict) else ', '.join(v) if isinstance(v, list) else v}"
+                for k, v in row["host_settings"].items()),
+            "  settings:       " + ", ".join(row["settings"]),
+        ]
+        if row["groups"]:
+            lines.append("  groups:         " + ", ".join(row["groups"]))
+        if row["alternative"]:
+            lines.append(f"  instead:        {row['alternative']}")
+        lines.append("")
+    return "\n".join(lines).rstrip()

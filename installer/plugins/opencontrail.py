@@ -1,0 +1,52 @@
+from installer.plugins.base import NetworkPlugin, Port
+
+PLUGIN = NetworkPlugin(
+    name="opencontrail",
+    title="OpenContrail (Tungsten Fabric)",
+    version="R21.12",
+    maintained=False,
+    # R21.12, the last documented release, was tested with Kubernetes 1.21.4.
+    kube_minors=((1, 21), (1, 21)),
+    data_path="overlay (vRouter; MPLSoUDP, MPLSoGRE or VXLAN)",
+    network_policy="Kubernetes NetworkPolicy v1, translated into Tungsten Fabric firewall policy",
+    tenant_isolation="networkpolicy-v1",
+    ports=(
+        Port("tcp", 8082, "controllers", "config API"),
+        Port("tcp", 5269, "controllers", "XMPP to vRouter agents"),
+        Port("tcp", 179, "controllers", "BGP"),
+        Port("tcp", 8081, "controllers", "analytics API"),
+        Port("tcp", 8086, "controllers", "collector"),
+        Port("tcp", 8143, "controllers", "web UI"),
+        Port("tcp", 2181, "controllers", "ZooKeeper"),
+        Port("tcp", 9042, "controllers", "Cassandra"),
+        Port("tcp", 5673, "controllers", "RabbitMQ"),
+        Port("udp", 6635, "all", "MPLSoUDP data plane"),
+        Port("udp", 4789, "all", "VXLAN data plane"),
+        Port("ip", 47, "all", "MPLSoGRE data plane"),
+        Port("tcp", 8085, "all", "vRouter agent introspect"),
+    ),
+    host_settings={
+        "sysctls": {"vm.max_map_count": 128960, "vm.nr_hugepages": 1024},
+        "kernel_modules": ["vrouter"],
+        "max_kernel": "5.15",
+        "min_memory_mb_controllers": 32768,
+    },
+    settings={
+        "contrail_physical_interface": {
+            "description": "The host interface the vRouter takes over (vhost0 gets its address).",
+            "type": "string", "minLength": 1,
+        },
+        "contrail_encap_priority": {
+            "description": "Encapsulation order, most preferred first.",
+            "type": "string", "pattern": "^(MPLSoUDP|MPLSoGRE|VXLAN)(,(MPLSoUDP|MPLSoGRE|VXLAN))*$",
+            "x-kinstall-form": "a comma-separated list of MPLSoUDP, MPLSoGRE and VXLAN", "default": "MPLSoUDP,MPLSoGRE,VXLAN",
+        },
+        "contrail_hugepages_2mb": {
+            "description": "2 MB hugepages reserved for the vRouter on every node.",
+            "type": "integer", "minimum": 0, "default": 1024,
+        },
+    },
+    groups=("contrail_controller",),
+    alternative="calico with VXLAN encapsulation, or OpenSDN / OVN-Kubernetes / Kube-OVN for a vRouter-style overlay",
+    notes="Unmaintained (continued as OpenSDN). Pinned, offered only on Kubernetes 1.21 and kernels <= 5.15.",
+)

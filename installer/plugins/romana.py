@@ -1,0 +1,42 @@
+from installer.plugins.base import NetworkPlugin, Port
+
+PLUGIN = NetworkPlugin(
+    name="romana",
+    title="Romana",
+    version="2.0.2",
+    maintained=False,
+    # Its manifests use extensions/v1beta1 workloads, which Kubernetes stopped serving in 1.16.
+    kube_minors=((1, 15), (1, 15)),
+    data_path="pure routed L3, no encapsulation (hosts on one L2 segment, or its route publisher)",
+    network_policy="extensions/v1beta1 NetworkPolicy, ingress only",
+    # A v1 default-deny alone does not isolate with Romana: it needs the DefaultDeny annotation.
+    tenant_isolation="romana-annotation",
+    ports=(
+        Port("tcp", 9600, "control_plane", "romana-daemon"),
+        Port("tcp", 12379, "control_plane", "romana-etcd clients"),
+        Port("tcp", 12380, "control_plane", "romana-etcd peers"),
+        Port("tcp", 9602, "control_plane", "romana-listener"),
+        Port("tcp", 9607, "all", "romana-agent metrics"),
+    ),
+    host_settings={
+        "sysctls": {"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.proxy_arp": 1},
+        "kernel_modules": ["ip_set", "ip_tables"],
+    },
+    settings={
+        "romana_route_publisher": {
+            "description": "Run Romana's BIRD route publisher (needed when hosts share no L2 segment).",
+            "type": "boolean", "default": False,
+        },
+        "romana_publisher_asn": {
+            "description": "AS number of the route publisher.",
+            "type": "integer", "minimum": 1, "maximum": 4294967295, "default": 65534,
+        },
+        "romana_block_mask": {
+            "description": "Prefix length of the address blocks Romana hands to each host.",
+            "type": "integer", "minimum": 24, "maximum": 30, "default": 29,
+        },
+    },
+    alternative="calico with calico_network_backend: bird and calico_ipip_mode/calico_vxlan_mode: Never "
+    "(the maintained form of Romana's routed L3 model)",
+    notes="Unmaintained since 2018 (last release v2.0.2). Pinned, offered only on Kubernetes 1.15.",
+)
