@@ -1,0 +1,67 @@
+"""The validated cluster: what every later step (plan, run, verify) reads instead of raw variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from installer import plugins, releases
+from installer.inventory.model import CLUSTER, CONTROL_PLANE, ETCD, NODES, Inventory
+from installer.plugins.base import NetworkPlugin
+
+COMPONENT_SETTINGS = {"etcd": "etcd_version", "containerd": "containerd_version", "runc": "runc_version",
+                      "cni-plugins": "cni_version", "crictl": "crictl_version"}
+ROLE_GROUPS = ((CONTROL_PLANE, "control-plane"), (NODES, "node"), (ETCD, "etcd"))
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    address: str  # what Ansible connects to
+    ip: str | None
+    roles: tuple[str, ...]
+
+
+@dataclass
+class Cluster:
+    inventory_file: str
+    name: str
+    release: releases.Release
+    plugin: NetworkPlugin
+    settings: dict
+    groups: dict[str, list[str]]
+    hosts: dict[str, Node] = field(default_factory=dict)
+
+    @property
+    def components(self) -> dict[str, str]:
+        """Component versions: the release's pins, overridden by the inventory."""
+        out = dict(self.release.components)
+        for component, key in COMPONENT_SETTINGS.items():
+            if isinstance(self.settings.get(key), str):
+                out[component] = self.settings[key].lstrip("v")
+        return out
+
+    @property
+    def first_control_plane(self) -> str:
+        return self.groups[CONTROL_PLANE][0]
+
+
+def _ordered(inventory: Inventory, group: str) -> list[str]:
+    """Group members in inventory order: the first control plane is the first one written."""
+    order = {name: i for i, name in enumerate(inventory.hosts)}
+    return sorted(inventory.members(group), key=order.__getitem__)
+
+
+def build(inventory: Inventory, settings: dict, file: str) -> Cluster:
+    values = {name: setting.value for name, setting in settings.items()}
+    groups = {name: _ordered(inventory, name) for name in
+              (CONTROL_PLANE, NODES, ETCD, CLUSTER, *sorted(plugins.all_groups()))}
+    hosts = {}
+    for name in inventory.hosts:
+        roles = tuple(role for group, role in ROLE_GROUPS if name in groups[group])
+        roles += tuple(group for group in sorted(plugins.all_groups()) if name in groups[group])
+        if not roles:
+            continue
+        hosts[name] = Node(name=name, address=str(inventory.value(name, "ansible_host", name)),
+                           ip=inventory.value(name, "ip"), roles=roles)
+    return Cluster(inventory_file=file, name=values["cluster_name"], release=releases.get(values["kube_version"]),
+                   plugin=plugins.get(values["kube_network_plugin"]), settings=values, groups=groups, hosts=hosts)

@@ -1,0 +1,288 @@
+"""Parsed input files that remember where every key and value came from.
+
+A Document holds plain data (dicts, lists, scalars; what JSON Schema validates) and two side
+tables mapping a path inside the data to a (line, column) in the file, both 1-based.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+from installer.inventory.findings import ERROR, Finding, json_path
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class Document:
+    file: str  # as shown to the user
+    data: object = None
+    kind: str = "yaml"  # yaml | ini
+    positions: dict = field(default_factory=dict)  # path -> (line, col) of the value
+    key_positions: dict = field(default_factory=dict)  # path -> (line, col) of the key
+
+    def where(self, path: tuple, key: bool = False) -> tuple[int, int]:
+        """Position of path, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while True:
+            table = self.key_positions if key else self.positions
+            if path in table:
+                return table[path]
+            if not key and path in self.key_positions:
+                return self.key_positions[path]
+            if not path:
+                return (1, 1)
+            path = path[:-1]
+
+    def finding(self, path: tuple, message: str, severity: str = ERROR, rule: str = "",
+                key: bool = False) -> Finding:
+        line, col = self.where(path, key=key)
+        return Finding(self.file, line, col, json_path(path), message, severity, rule)
+
+
+class ParseError(Exception):
+    def __init__(self, finding: Finding):
+        super().__init__(finding.message)
+        self.finding = finding
+
+
+# ---------------------------------------------------------------- YAML
+
+class _Builder:
+    """Turns a composed YAML node graph into plain data, recording marks and duplicate keys."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.constructor = SafeConstructor()
+        self.findings: list[Finding] = []
+        self._active: set[int] = set()
+
+    @staticmethod
+    def _pos(node) -> tuple[int, int]:
+        return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node, path: tuple = ()):
+        self.doc.positions[path] = self._pos(node)
+        if id(node) in self._active:
+            raise ParseError(self.doc.finding(path, "a YAML alias refers to itself; inventories cannot be recursive",
+                                              rule="yaml-syntax"))
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
+        self._active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
+            return self._mapping(node, path)
+        finally:
+            self._active.discard(id(node))
+
+    def _scalar(self, node):
+        if not node.tag.startswith("tag:yaml.org,2002:"):
+            # Ansible's !vault, !unsafe and other local tags hold strings we cannot see into.
+            return node.value
+        value = self.constructor.construct_object(node)
+        if isinstance(value, (datetime.date, datetime.datetime)):
+            return node.value  # Ansible would keep a date-like string as written
+        if isinstance(value, bytes):
+            return node.value
+        return value
+
+    def _mapping(self, node, path: tuple) -> dict:
+        self.constructor.flatten_mapping(node)
+        out: dict = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = self._scalar(key_node)
+                key = "" if key is None else key
+                key = str(key).lower() if isinstance(key, bool) else str(key)
+            else:
+                line, col = self._pos(key_node)
+                raise ParseError(Finding(self.doc.file, line, col, json_path(path),
+                                         "a mapping key must be a plain value, not a list or mapping",
+                                         rule="yaml-syntax"))
+            child = path + (key,)
+            if key in out:
+                line, col = self._pos(key_node)
+                first = self.doc.key_positions[child]
+                self.findings.append(Finding(
+                    self.doc.file, line, col, json_path(child),
+                    f"duplicate key '{key}' (first at line {first[0]}); YAML keeps only the last one, remove one of them",
+                    rule="duplicate-key"))
+            self.doc.key_positions[child] = self._pos(key_node)
+            out[key] = self.build(value_node, child)
+        return out
+
+
+def load_yaml(text: str, file: str) -> tuple[Document, list[Finding]]:
+    """Parse one YAML document. Raises ParseError with the parser's line and column."""
+    doc = Document(file=file, kind="yaml")
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        context = exc.context or ""
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            context += f" (opened at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+        problem = ": ".join(filter(None, [context, exc.problem]))
+        raise ParseError(Finding(file, line, col, "$", f"YAML syntax error: {problem}", rule="yaml-syntax")) from None
+    except yaml.YAMLError as exc:
+        raise ParseError(Finding(file, 1, 1, "$", f"YAML syntax error: {exc}", rule="yaml-syntax")) from None
+    if node is None:
+        return doc, []
+    builder = _Builder(doc)
+    try:
+        doc.data = builder.build(node)
+    except RecursionError:
+        raise ParseError(Finding(file, 1, 1, "$", "the YAML document is nested too deeply to be an inventory",
+                                 rule="yaml-syntax")) from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        raise ParseError(Finding(file, 1, 1, "$", f"YAML value error: {exc}", rule="yaml-syntax")) from None
+    return doc, builder.findings
+
+
+# ---------------------------------------------------------------- INI (Ansible's format)
+
+_SECTION = re.compile(r"^\[([^\]:\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
+
+
+def ini_value(text: str):
+    """Ansible's rule: a value is a Python literal when it parses as one, else a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def load_ini(text: str, file: str) -> tuple[Document, list[Finding]]:
+    """Read Ansible's INI inventory into the YAML inventory's shape, keeping INI line numbers."""
+    doc = Document(file=file, kind="ini")
+    findings: list[Finding] = []
+    root: dict = {"all": {"children": {}}}
+    doc.data = root
+    groups = root["all"]["children"]
+
+    def group(name: str, line: int) -> dict:
+        if name == "all":
+            return root["all"]
+        if name not in groups:
+            groups[name] = {}
+            doc.key_positions[("all", "children", name)] = (line, 1)
+        return groups[name]
+
+    section, kind = "ungrouped", "hosts"
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            match = _SECTION.match(line)
+            if not match or (match.group(2) or "hosts") not in ("hosts", "vars", "children"):
+                raise ParseError(Finding(file, number, 1, "$",
+                                         f"INI syntax error: '{line}' is not a section header; "
+                                         "use [group], [group:vars] or [group:children]", rule="ini-syntax"))
+            section, kind = match.group(1), match.group(2) or "hosts"
+            base = ("all",) if section == "all" else ("all", "children", section)
+            target = group(section, number)
+            if kind != "hosts":
+                target.setdefault(kind, {})
+                doc.key_positions.setdefault(base + (kind,), (number, 1))
+            continue
+        base = ("all",) if section == "all" else ("all", "children", section)
+        target = group(section, number)
+        if kind == "vars":
+            if "=" not in line:
+                raise ParseError(Finding(file, number, 1, json_path(base + ("vars",)),
+                                         f"INI syntax error: '{line}' in [{section}:vars] is not key=value",
+                                         rule="ini-syntax"))
+            key, value = (part.strip() for part in line.split("=", 1))
+            _ini_set(doc, target.setdefault("vars", {}), base + ("vars", key), key, ini_value(value),
+                     number, _column(raw, key), findings)
+        elif kind == "children":
+            name = line.split()[0]
+            children = target.setdefault("children", {})
+            children.setdefault(name, None)
+            doc.key_positions[base + ("children", name)] = (number, _column(raw, name))
+            group(name, number)
+        else:
+            try:
+                tokens = shlex.split(line, comments=True)
+            except ValueError as exc:
+                raise ParseError(Finding(file, number, 1, json_path(base), f"INI syntax error: {exc}",
+                                         rule="ini-syntax")) from None
+            if not tokens:
+                continue
+            name, host_vars = tokens[0], {}
+            if re.fullmatch(r"[^:\[\]]+:\d+", name):  # host:port
+                name, port = name.rsplit(":", 1)
+                host_vars["ansible_port"] = int(port)
+            hosts = target.setdefault("hosts", {})
+            host_path = base + ("hosts", name)
+            doc.key_positions[host_path] = (number, _column(raw, tokens[0]))
+            entry = hosts.get(name) or {}
+            hosts[name] = entry
+            for k, v in host_vars.items():
+                entry[k] = v
+                doc.positions[host_path + (k,)] = (number, 1)
+            for token in tokens[1:]:
+                if "=" not in token:
+                    raise ParseError(Finding(file, number, _column(raw, token), json_path(host_path),
+                                             f"INI syntax error: '{token}' after host '{name}' is not key=value",
+                                             rule="ini-syntax"))
+                key, value = token.split("=", 1)
+                _ini_set(doc, entry, host_path + (key,), key, ini_value(value), number,
+                         _column(raw, key + "="), findings)
+            if not entry:
+                hosts[name] = None
+    return doc, findings
+
+
+def _column(raw: str, text: str) -> int:
+    """1-based column of text in the raw line; shlex may have unquoted it, then the line start."""
+    found = raw.find(text)
+    return found + 1 if found >= 0 else 1
+
+
+def _ini_set(doc, mapping, path, key, value, line, col, findings):
+    if key in mapping:
+        findings.append(Finding(doc.file, line, col, json_path(path),
+                                f"duplicate key '{key}'; the last one wins, remove one of them", rule="duplicate-key"))
+    mapping[key] = value
+    doc.key_positions[path] = (line, col)
+    doc.positions[path] = (line, col + len(key) + 1)
+
+
+# ---------------------------------------------------------------- files
+
+def looks_like_ini(text: str) -> bool:
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        return line.startswith("[") and not line.startswith("[{") and _SECTION.match(line) is not None
+    return False
+
+
+def load_file(path: Path, shown: str) -> tuple[Document, list[Finding]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(Finding(shown, 1, 1, "$", f"not a UTF-8 text file ({exc.reason} at byte {exc.start})",
+                                 rule="yaml-syntax")) from None
+    except OSError as exc:
+        raise ParseError(Finding(shown, 1, 1, "$", f"cannot read the file: {exc.strerror}", rule="io")) from None
+    if text.startswith("$ANSIBLE_VAULT;"):
+        raise ParseError(Finding(shown, 1, 1, "$", "the file is encrypted with ansible-vault; kinstall cannot "
+                                 "validate it: keep secrets in a separate vaulted file of their own",
+                                 severity="warning", rule="vault"))
+    is_ini = path.suffix.lower() in (".ini", ".cfg") or (path.suffix.lower() not in (".yml", ".yaml", ".json")
+                                                        and looks_like_ini(text))
+    return load_ini(text, shown) if is_ini else load_yaml(text, shown)

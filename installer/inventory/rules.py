@@ -1,0 +1,330 @@
+"""Semantic rules beyond the schema. Each rule is a small function of the Context that yields
+findings; RULES lists them in the order their findings are most useful."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from installer import plugins, releases
+from installer.inventory.findings import WARNING, Finding
+from installer.inventory.model import CLUSTER, CONTROL_PLANE, ETCD, NODES, Inventory, known_groups
+from installer.inventory import schema
+from installer.inventory.schema import suggest
+from installer.inventory.settings import Setting
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass
+class Context:
+    inventory: Inventory
+    settings: dict[str, Setting]
+    _host_vars: dict = field(default_factory=dict)
+
+    def value(self, name: str):
+        """The setting's value, or None when the schema rejected it (rules then stay silent)."""
+        setting = self.settings[name]
+        return setting.value if setting.valid else None
+
+    def at(self, name: str, message: str, severity: str = "error", rule: str = "") -> Finding:
+        """A finding at the place the setting was made, or at the inventory's top when defaulted."""
+        setting = self.settings[name]
+        if setting.source is not None:
+            return setting.source.finding(name, message, severity=severity, rule=rule)
+        return self.root(message, severity=severity, rule=rule)
+
+    def root(self, message: str, severity: str = "error", rule: str = "") -> Finding:
+        return self.inventory.main.finding((), message, severity=severity, rule=rule)
+
+    def at_group(self, name: str, message: str, severity: str = "error", rule: str = "") -> Finding:
+        group = self.inventory.groups.get(name)
+        if group and group.defined:
+            doc, path = group.defined[0]
+            return doc.finding(path, message, severity=severity, rule=rule, key=True)
+        return self.root(message, severity=severity, rule=rule)
+
+    def members(self, group: str) -> list[str]:
+        return sorted(self.inventory.members(group))
+
+    def templated(self, name: str) -> bool:
+        value = self.value(name)
+        return isinstance(value, str) and "{{" in value
+
+    def network(self, name: str) -> ipaddress.IPv4Network | None:
+        value = self.value(name)
+        try:
+            return ipaddress.IPv4Network(value, strict=True) if isinstance(value, str) else None
+        except ValueError:
+            return None  # the schema reports it
+
+    def host_var(self, host: str, key: str):
+        """(value, finding factory) of a host's variable, or (None, None) when it is unset or the
+        schema rejected it (already reported)."""
+        if (host, key) not in self._host_vars:
+            found = self.inventory.resolve(host).get(key)
+            if found is None or not schema.value_is_valid(key, found[0]):
+                self._host_vars[host, key] = (None, None)
+            else:
+                value, source = found
+                self._host_vars[host, key] = (value, lambda message, **kw: source.finding(key, message, **kw))
+        return self._host_vars[host, key]
+
+
+def _names(hosts) -> str:
+    hosts = list(hosts)
+    return ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+
+
+# ---------------------------------------------------------------- groups
+
+def groups_known(ctx: Context):
+    known = known_groups()
+    for name, group in ctx.inventory.groups.items():
+        if name in known or not group.defined:
+            continue
+        hint = suggest(name, known - {"all", "ungrouped"})
+        if hint:
+            yield ctx.at_group(name, f"unknown group '{name}'{hint} Its hosts would be left out of the "
+                               "cluster; rename the group", rule="unknown-group")
+
+
+def control_plane_not_empty(ctx: Context):
+    if not ctx.members(CONTROL_PLANE):
+        yield ctx.at_group(CONTROL_PLANE, "the kube_control_plane group has no hosts; a cluster needs at least "
+                           "one control plane host", rule="control-plane")
+
+
+def etcd_members(ctx: Context):
+    count = len(ctx.members(ETCD))
+    if count == 0:
+        yield ctx.at_group(ETCD, "the etcd group has no hosts; kinstall runs etcd on the etcd group's hosts: "
+                           "add 1, 3 or 5 of them", rule="etcd-count")
+    elif count % 2 == 0:
+        yield ctx.at_group(ETCD, f"the etcd group has {count} hosts; etcd needs an odd number of members "
+                           f"(1, 3, 5, ...) to keep a quorum: use {count - 1} or {count + 1}", rule="etcd-count")
+
+
+def cluster_group_complete(ctx: Context):
+    group = ctx.inventory.groups.get(CLUSTER)
+    if group is None or not group.defined:
+        return  # computed from kube_control_plane and kube_node
+    missing = sorted((ctx.inventory.members(CONTROL_PLANE) | ctx.inventory.members(NODES))
+                     - ctx.inventory.members(CLUSTER))
+    if missing:
+        yield ctx.at_group(CLUSTER, f"k8s_cluster does not hold {_names(missing)}, which "
+                           f"{'is a node' if len(missing) == 1 else 'are nodes'}; list kube_control_plane and "
+                           "kube_node as its children, or remove k8s_cluster and kinstall computes it",
+                           rule="k8s-cluster")
+
+
+def hosts_in_no_role(ctx: Context):
+    used = set()
+    for name in (CLUSTER, CONTROL_PLANE, NODES, ETCD, "bastion") + tuple(plugins.all_groups()):
+        used |= ctx.inventory.members(name)
+    for name in sorted(set(ctx.inventory.hosts) - used):
+        yield ctx.inventory.hosts[name].finding(
+            f"host '{name}' is in none of kinstall's groups (kube_control_plane, kube_node, etcd, ...); "
+            "kinstall will not touch it", severity=WARNING, rule="unused-host")
+
+
+# ---------------------------------------------------------------- hosts
+
+def _node_name_problem(name: str) -> str | None:
+    if len(name) > 253:
+        return "is longer than 253 characters"
+    for label in name.split("."):
+        if len(label) > 63:
+            return f"has a part longer than 63 characters ('{label[:20]}...')"
+        if not _LABEL.match(label):
+            return ("may hold only lowercase letters, digits, '-' and '.', and must start and end with a "
+                    "letter or digit")
+    return None
+
+
+def host_names(ctx: Context):
+    nodes = ctx.inventory.members(CLUSTER) | ctx.inventory.members(ETCD)
+    for name in sorted(nodes):
+        problem = _node_name_problem(name)
+        if problem:
+            yield ctx.inventory.hosts[name].finding(
+                f"host name '{name}' is not a valid Kubernetes node name (RFC 1123): it {problem}; "
+                "rename the host and keep its address in ansible_host", rule="host-name")
+    by_lower: dict[str, list[str]] = {}
+    for name in ctx.inventory.hosts:
+        by_lower.setdefault(name.lower(), []).append(name)
+    for names in by_lower.values():
+        if len(names) > 1:
+            first, *rest = sorted(names)
+            for other in rest:
+                yield ctx.inventory.hosts[other].finding(
+                    f"host '{other}' and host '{first}' differ only in case and would be the same node; "
+                    "give each host its own name", rule="host-unique")
+
+
+def unique_addresses(ctx: Context):
+    for key in ("ip", "access_ip", "ansible_host", "etcd_member_name"):
+        owners: dict[object, str] = {}
+        for name in sorted(ctx.inventory.hosts):
+            value, finding = ctx.host_var(name, key)
+            if value is None or (isinstance(value, str) and "{{" in value):
+                continue
+            port = ctx.host_var(name, "ansible_port")[0] or 22 if key == "ansible_host" else None
+            marker = (value, port)
+            if marker in owners:
+                yield finding(f"{key} '{value}' of host '{name}' is also the {key} of host '{owners[marker]}'; "
+                              "each host needs its own", rule="unique-address")
+            else:
+                owners[marker] = name
+
+
+# ---------------------------------------------------------------- networks
+
+def networks_disjoint(ctx: Context):
+    pods, services = ctx.network("kube_pods_subnet"), ctx.network("kube_service_addresses")
+    if pods and services and pods.overlaps(services):
+        yield ctx.at("kube_service_addresses",
+                     f"kube_service_addresses {services} overlaps kube_pods_subnet {pods} "
+                     f"({ctx.settings['kube_pods_subnet'].label}); pods and services need separate networks",
+                     rule="network-overlap")
+    for name in sorted(ctx.inventory.members(CLUSTER) | ctx.inventory.members(ETCD)):
+        seen = set()
+        for key in ("ip", "access_ip", "ansible_host"):
+            value, finding = ctx.host_var(name, key)
+            if value in seen:
+                continue  # the same address under another key: one finding is enough
+            seen.add(value)
+            try:
+                address = ipaddress.IPv4Address(value) if isinstance(value, str) else None
+            except ValueError:
+                address = None
+            for label, network in (("kube_pods_subnet", pods), ("kube_service_addresses", services)):
+                if address and network and address in network:
+                    yield finding(f"{key} {address} of host '{name}' lies inside {label} {network}; the node "
+                                  "network must not overlap the pod and service networks", rule="network-overlap")
+
+
+def pod_network_size(ctx: Context):
+    pods = ctx.network("kube_pods_subnet")
+    prefix = ctx.value("kube_network_node_prefix")
+    if pods is None or not isinstance(prefix, int) or isinstance(prefix, bool):
+        return
+    if prefix < pods.prefixlen:
+        yield ctx.at("kube_network_node_prefix",
+                     f"kube_network_node_prefix {prefix} is shorter than kube_pods_subnet's /{pods.prefixlen}: "
+                     "each node's share must fit inside the pod network; use a larger prefix",
+                     rule="pod-network-size")
+        return
+    room = 2 ** (prefix - pods.prefixlen)
+    nodes = len(ctx.inventory.members(CLUSTER))
+    if nodes > room:
+        wider = max(0, pods.prefixlen - (nodes - 1).bit_length() + (prefix - pods.prefixlen))
+        yield ctx.at("kube_pods_subnet",
+                     f"kube_pods_subnet {pods} with kube_network_node_prefix {prefix} has room for {room} nodes, "
+                     f"but k8s_cluster has {nodes}; widen kube_pods_subnet (to /{wider} or shorter) or raise "
+                     "kube_network_node_prefix", rule="pod-network-size")
+    max_pods = ctx.value("kubelet_max_pods")
+    usable = 2 ** (32 - prefix) - 2
+    if isinstance(max_pods, int) and not isinstance(max_pods, bool) and max_pods > usable:
+        where = "kubelet_max_pods" if ctx.settings["kubelet_max_pods"].source else "kube_network_node_prefix"
+        yield ctx.at(where,
+                     f"kubelet_max_pods {max_pods} does not fit a node's /{prefix} of the pod network "
+                     f"({usable} addresses); lower kubelet_max_pods or kube_network_node_prefix",
+                     rule="pod-network-size")
+
+
+# ---------------------------------------------------------------- releases and plugins
+
+def release_supported(ctx: Context):
+    version = ctx.value("kube_version")
+    if not isinstance(version, str) or ctx.templated("kube_version") or releases.parse_version(version) is None:
+        return  # the schema reports the form
+    if releases.get(version) is None:
+        current = [v for v, r in releases.supported().items() if r.status == "current"]
+        legacy = ", ".join(
+            f"{p.kube_range()}.x only with {p.name}" for p in plugins.REGISTRY.values() if not p.maintained)
+        yield ctx.at("kube_version", f"kube_version {version} is not a release kinstall supports; supported: "
+                     f"{releases.summarize(current)} (end of life, for unmaintained plugins: {legacy})",
+                     rule="kube-version")
+
+
+def plugin_release(ctx: Context):
+    plugin = plugins.get(ctx.value("kube_network_plugin"))
+    release = releases.get(ctx.value("kube_version")) if isinstance(ctx.value("kube_version"), str) else None
+    if plugin is None or release is None:
+        return
+    minor = release.tuple[:2]
+    if not plugin.supports_minor(minor):
+        if plugin.maintained:
+            message = (f"{plugin.name} {plugin.version} runs on Kubernetes {plugin.kube_range()}, not "
+                       f"{release.version}")
+            if release.status == "legacy":
+                message += "; that release is end of life and kinstall offers it only for " + " and ".join(
+                    p.name for p in plugins.REGISTRY.values() if p.supports_minor(minor))
+        else:
+            message = (f"{plugin.name} runs only on Kubernetes {plugin.kube_range()} (it is unmaintained and "
+                       f"pinned to {plugin.version}), not {release.version}; the nearest maintained choice is "
+                       f"{plugin.alternative}")
+        # Point at whichever of the two the user wrote; the plugin when both are written.
+        where = "kube_network_plugin" if ctx.settings["kube_network_plugin"].source else "kube_version"
+        yield ctx.at(where, message, rule="plugin-release")
+    elif not plugin.maintained:
+        yield ctx.at("kube_network_plugin", f"{plugin.notes} For a new cluster consider {plugin.alternative}", severity=WARNING, rule="plugin-maintained")
+
+
+def plugin_groups(ctx: Context):
+    plugin = plugins.get(ctx.value("kube_network_plugin"))
+    if plugin is None:
+        return
+    if plugin.name == "opencontrail" and not ctx.members("contrail_controller"):
+        yield ctx.at("kube_network_plugin", "opencontrail needs controller hosts: put them in the "
+                     "contrail_controller group (it asks for 32 GB of memory on each)", rule="plugin-groups")
+    for group in sorted(plugins.all_groups() - set(plugin.groups)):
+        if ctx.members(group):
+            yield ctx.at_group(group, f"the {group} group is used only by another network plugin and is ignored "
+                               f"with {plugin.name}", severity=WARNING, rule="plugin-groups")
+
+
+def calico_encapsulation(ctx: Context):
+    if ctx.value("kube_network_plugin") != "calico":
+        return
+    backend, ipip, vxlan = (ctx.value(k) for k in ("calico_network_backend", "calico_ipip_mode", "calico_vxlan_mode"))
+    if None in (backend, ipip, vxlan):
+        return
+    if ipip != "Never" and vxlan != "Never":
+        yield ctx.at("calico_ipip_mode", f"calico_ipip_mode is {ipip} and calico_vxlan_mode is {vxlan}; an IP pool "
+                     "uses one encapsulation: set the other to Never", rule="calico-mode")
+    if ipip != "Never" and backend != "bird":
+        yield ctx.at("calico_ipip_mode", f"calico_ipip_mode {ipip} needs calico_network_backend: bird (IPIP routes "
+                     f"are learnt over BGP), not {backend}", rule="calico-mode")
+    if backend == "bird" and ipip == "Never" and vxlan != "Never":
+        yield ctx.at("calico_vxlan_mode", "calico_network_backend bird with VXLAN encapsulation: use "
+                     "calico_network_backend: vxlan for VXLAN, or set calico_vxlan_mode: Never for pure BGP routing",
+                     severity=WARNING, rule="calico-mode")
+
+
+def component_versions(ctx: Context):
+    overrides = {"etcd_version": "etcd", "containerd_version": "containerd", "runc_version": "runc",
+                 "cni_version": "cni-plugins", "crictl_version": "crictl"}
+    for key, component in overrides.items():
+        version = ctx.value(key)
+        if not isinstance(version, str) or ctx.templated(key) or releases.parse_version(version) is None:
+            continue
+        bare = version.lstrip("v")
+        missing = [arch for arch in releases.archs() if releases.component_checksum(component, arch, bare) is None]
+        if missing:
+            known = sorted(releases.checksums()[component][missing[0]], key=releases.version_key)[-3:]
+            yield ctx.at(key, f"{key} {version} has no known sha256 for {', '.join(missing)}, so kinstall cannot "
+                         f"verify the download; newest known: {', '.join(known)}", rule="component-version")
+
+
+RULES = (
+    groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
+    host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
+    plugin_groups, calico_encapsulation, component_versions,
+)
+
+
+def check(ctx: Context) -> list[Finding]:
+    return [finding for rule in RULES for finding in rule(ctx)]

@@ -1,0 +1,210 @@
+"""The published JSON Schema, and validation of documents against it with file positions."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+import ipaddress
+import json
+from importlib import resources
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import best_match
+
+from installer import plugins
+from installer.inventory.documents import Document
+from installer.inventory.findings import Finding
+
+FORMATS = FormatChecker()
+
+
+@FORMATS.checks("ipv4-cidr", raises=ValueError)
+def _is_cidr(value) -> bool:
+    if not isinstance(value, str):
+        return True
+    address, slash, prefix = value.partition("/")
+    if not slash:
+        raise ValueError(f"'{value}' has no prefix length; write it as a network, e.g. {value}/24")
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IPv4 network: '{address}' is not an IPv4 address "
+                         "(write it as in 10.233.64.0/18)") from None
+    if not prefix.isdigit() or not 0 <= int(prefix) <= 32:
+        raise ValueError(f"'{value}' is not an IPv4 network: the prefix length must be 0 to 32") from None
+    network = ipaddress.IPv4Network(value, strict=False)
+    if str(network) != value:
+        raise ValueError(f"'{value}' has host bits set; the network is {network}")
+    return True
+
+
+@FORMATS.checks("ipv4", raises=ValueError)
+def _is_ipv4(value) -> bool:
+    if isinstance(value, str):
+        ipaddress.IPv4Address(value)
+    return True
+
+
+@functools.cache
+def schema() -> dict:
+    """The full schema: the shipped file plus every network plugin's settings."""
+    text = resources.files("installer.inventory").joinpath("schema.json").read_text(encoding="utf-8")
+    composed = json.loads(text)
+    properties = composed["$defs"]["vars"]["properties"]
+    for plugin in plugins.REGISTRY.values():
+        for name, spec in plugin.settings.items():
+            properties[name] = {**spec, "x-kinstall-scope": "cluster", "x-kinstall-plugin": plugin.name}
+    return composed
+
+
+def variables() -> dict:
+    return schema()["$defs"]["vars"]["properties"]
+
+
+def scope(name: str) -> str:
+    return variables().get(name, {}).get("x-kinstall-scope", "cluster")
+
+
+def default(name: str):
+    spec = variables().get(name, {})
+    if "default" in spec:
+        return copy.deepcopy(spec["default"])
+    return None
+
+
+@functools.cache
+def _validator(root: str) -> Draft202012Validator:
+    full = schema()
+    target = full if root == "inventory" else {"$defs": full["$defs"], "$ref": f"#/$defs/{root}"}
+    return Draft202012Validator(target, format_checker=FORMATS)
+
+
+@functools.cache
+def _property_validator(name: str) -> Draft202012Validator | None:
+    spec = variables().get(name)
+    if spec is None:
+        return None
+    return Draft202012Validator({"$defs": schema()["$defs"], **spec}, format_checker=FORMATS)
+
+
+def value_is_valid(name: str, value) -> bool:
+    """Whether one variable's value passes its own schema (templated values count as valid)."""
+    if _templated(value):
+        return True
+    validator = _property_validator(name)
+    return validator is not None and validator.is_valid(value)
+
+
+def suggest(word: str, candidates) -> str:
+    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def _templated(value) -> bool:
+    """Jinja expressions are evaluated by Ansible on the host; kinstall cannot check them."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def _describe(value) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, str):
+        return f"the string '{value}'"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+_TYPE_WORDS = {"boolean": "a boolean (true or false)", "integer": "a whole number", "string": "a string",
+               "object": "a mapping", "array": "a list", "null": "nothing", "number": "a number"}
+
+
+def _message(error) -> str:
+    value = error.instance
+    if error.validator == "type":
+        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        words = " or ".join(_TYPE_WORDS.get(t, t) for t in expected if t != "null")
+        message = f"expected {words}, got {_describe(value)}"
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if "boolean" in expected and lowered in ("true", "false", "yes", "no", "on", "off"):
+                message += ("; write true or false without quotes (in an INI file, True or False: "
+                            "Ansible reads INI values as strings unless they are Python literals)")
+            elif "integer" in expected and lowered.lstrip("-").isdigit():
+                message += "; write the number without quotes"
+        return message
+    if error.validator == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value)
+        hint = suggest(str(value), [str(c) for c in error.validator_value])
+        return f"'{value}' is not one of: {choices}{hint}"
+    if error.validator == "format":
+        cause = getattr(error, "cause", None)
+        if error.validator_value == "ipv4-cidr" and cause:
+            return str(cause)
+        return f"'{value}' is not a valid IPv4 address"
+    if error.validator == "pattern":
+        return f"'{value}' does not match the expected form {error.validator_value}"
+    if error.validator in ("minimum", "maximum"):
+        word = "at least" if error.validator == "minimum" else "at most"
+        return f"{value} is out of range: it must be {word} {error.validator_value}"
+    if error.validator == "minLength":
+        return "must not be empty"
+    if error.validator == "required":
+        return error.message.replace("is a required property", "is required")
+    return error.message
+
+
+def _unknown_keys(doc: Document, error, base: tuple) -> list[Finding]:
+    """One finding per unexpected key, at the key's own line, with a suggestion."""
+    allowed = set(error.schema.get("properties", {}))
+    kind = error.schema.get("x-kinstall-kind", "")
+    where = base + tuple(error.absolute_path)
+    out = []
+    for key in error.instance:
+        if key in allowed:
+            continue
+        path = where + (key,)
+        if kind == "group":
+            text = f"unknown key '{key}' in a group; a group holds only hosts, children and vars{suggest(key, allowed)}"
+        elif kind == "vars":
+            owner = plugins.REGISTRY.get(key)
+            text = f"unknown variable '{key}'{suggest(key, allowed)}"
+            if owner:
+                text += f" (to choose the network plugin, set kube_network_plugin: {key})"
+        else:
+            text = f"unknown key '{key}'{suggest(key, allowed)}"
+        out.append(doc.finding(path, text, rule="schema", key=True))
+    return out
+
+
+def validate_document(doc: Document, root: str = "inventory") -> list[Finding]:
+    """Every schema error in one document. root is 'inventory' or a $defs name such as 'vars'."""
+    if doc.data is None:
+        return []
+    findings: list[Finding] = []
+    for error in _validator(root).iter_errors(doc.data):
+        findings.extend(_findings_for(doc, error, ()))
+    return findings
+
+
+def _findings_for(doc: Document, error, base: tuple) -> list[Finding]:
+    parent = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        # Prefer the branch whose type fits the value: its complaint is the one that helps.
+        typed = [e for e in error.context if e.validator != "type"]
+        error = best_match(typed or error.context)
+    if _templated(error.instance):
+        return []
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        return _unknown_keys(doc, error, base)
+    path = base + tuple(error.absolute_path)
+    message = _message(error)
+    if error.validator == "pattern":
+        form = error.schema.get("x-kinstall-form") or parent.get("x-kinstall-form")
+        message = f"'{error.instance}' is not " + (form or f"of the form {error.validator_value}")
+    return [doc.finding(path, message, rule="schema")]
