@@ -1,0 +1,36 @@
+"""The stages of `kinstall up`, in order. Their names are used across the project: the plan, the
+playbooks (playbooks/<name>.yml), --stages and the run records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    summary: str
+
+    @property
+    def playbook(self) -> str:
+        return f"{self.name}.yml"
+
+
+STAGES = (
+    Stage("preflight", "check every host before changing any"),
+    Stage("os", "packages, kernel settings, swap, /etc/hosts, time sync"),
+    Stage("download", "fetch binaries and images once, verify checksums, distribute"),
+    Stage("runtime", "containerd, runc, CNI plugins, crictl"),
+    Stage("etcd", "the etcd cluster over TLS"),
+    Stage("loadbalancer", "the local proxy to the API servers on non-control-plane nodes"),
+    Stage("control-plane", "kubeadm init on the first control plane, join the others"),
+    Stage("nodes", "kubelet on the workers, kubeadm join"),
+    Stage("network", "the network plugin"),
+    Stage("addons", "DNS, storage classes, metrics-server, tenants"),
+    Stage("verify", "prove the cluster works"),
+)
+NAMES = tuple(stage.name for stage in STAGES)
+
+
+def by_name(name: str) -> Stage:
+    return STAGES[NAMES.index(name)]
