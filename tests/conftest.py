@@ -15,3 +15,8 @@ def write(tmp_path):
         return tmp_path
 
     return _write
+
+
+def pytest_addoption(parser):
+    parser.addoption("--keep-lab", action="store_true",
+                     help="keep the integration lab after the run (it is always kept when a test failed)")

@@ -1,0 +1,99 @@
+"""Lab logic that needs no podman: names, layouts, room on the host, the files a lab writes."""
+
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from installer.cli import cli
+from installer.errors import EnvironmentProblem, UsageError
+from installer.inventory.validate import validate
+from installer.lab import image, nodes, prereqs
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINSTALL_HOME", str(tmp_path))
+    return tmp_path
+
+
+def _lab(count, control=1, etcd=None):
+    lab = nodes.Lab(name="t", subnet="172.30.50.0/24", network="kinstall-t", image="img")
+    lab.nodes = [nodes.Node(f"node{i}", f"172.30.50.{10 + i}", f"t-node{i}") for i in range(1, count + 1)]
+    lab.control_planes, lab.etcd = nodes._layout(count, control, etcd)
+    return lab
+
+
+@pytest.mark.parametrize("name", ["Lab", "1lab", "lab_x", "a" * 21, ""])
+def test_bad_lab_names_are_refused(name):
+    with pytest.raises(UsageError, match="is not valid"):
+        nodes._check_name(name)
+
+
+@pytest.mark.parametrize("count, control, etcd, expected", [(3, None, None, (1, 3)), (1, None, None, (1, 1)),
+                                                            (2, None, None, (1, 1)), (5, 2, 5, (2, 5))])
+def test_layouts(count, control, etcd, expected):
+    assert nodes._layout(count, control, etcd) == expected
+
+
+@pytest.mark.parametrize("count, control, etcd, message", [
+    (3, 4, None, "--control-planes must be 1 to 3"), (3, None, 2, "--etcd must be an odd number from 1 to 3")])
+def test_impossible_layouts_are_refused(count, control, etcd, message):
+    with pytest.raises(UsageError, match=message):
+        nodes._layout(count, control, etcd)
+
+
+def test_a_lab_too_big_for_the_memory_is_refused(monkeypatch):
+    monkeypatch.setattr(nodes, "_available_memory_mb", lambda: 4000)
+    with pytest.raises(UsageError) as caught:
+        nodes._check_room(6)
+    assert caught.value.message == ("a lab of 6 nodes needs about 4608 MB of memory and this machine has 4000 MB "
+                                    "available; use at most 4 nodes")
+    nodes._check_room(4)
+
+
+@pytest.mark.parametrize("count, groups", [
+    (3, {"kube_control_plane": ["node1"], "etcd": ["node1", "node2", "node3"], "kube_node": ["node2", "node3"]}),
+    (1, {"kube_control_plane": ["node1"], "etcd": ["node1"], "kube_node": ["node1"]}),
+])
+def test_written_inventory_has_the_layout_and_validates(home, count, groups):
+    lab = _lab(count)
+    lab.directory.mkdir(parents=True)
+    path = nodes.write_inventory(lab, home / "copy.yml")
+    result = validate(path)
+    assert result.report.ok, result.report.as_text()
+    for group, hosts in groups.items():
+        assert result.cluster.groups[group] == hosts
+    assert (home / "copy.yml").read_text() == path.read_text()
+    assert "StrictHostKeyChecking=yes" in path.read_text()
+
+
+def test_ssh_command_uses_the_labs_config(home):
+    lab = _lab(3)
+    assert nodes.ssh_command(lab, "node2", "uptime") == ["ssh", "-F", str(lab.ssh_config), "node2", "uptime"]
+    with pytest.raises(UsageError, match="lab t has no node 'node9'; its nodes: node1, node2, node3"):
+        nodes.ssh_command(lab, "node9")
+
+
+def test_keys_are_private(home):
+    key = home / "id_ed25519"
+    nodes._keygen(key, "test")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+def test_missing_prerequisites_are_named_with_their_fix(monkeypatch):
+    monkeypatch.setattr(prereqs.shutil, "which", lambda cmd: None if cmd == "debootstrap" else f"/usr/bin/{cmd}")
+    monkeypatch.setattr(prereqs, "_drop_in_ok", lambda: True)
+    monkeypatch.setattr(prereqs.os, "geteuid", lambda: 0)
+    with pytest.raises(EnvironmentProblem) as caught:
+        prereqs.require()
+    assert "- debootstrap: not found; fix: apt-get install debootstrap" in caught.value.message
+    result = CliRunner().invoke(cli, ["lab", "doctor"])
+    assert result.exit_code == 7
+    assert "MISSING debootstrap: not found" in result.output
+
+
+def test_image_tag_follows_the_recipe(monkeypatch):
+    first = image.tag()
+    monkeypatch.setattr(image, "PACKAGES", image.PACKAGES + ("curl",))
+    assert image.tag() != first and image.tag().startswith("localhost/kinstall-node:")
