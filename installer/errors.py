@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     INTERRUPTED = 5  # the run was interrupted (Ctrl-C, SIGTERM)
     LOCKED = 6  # another kinstall run holds the cluster's lock
     ENVIRONMENT = 7  # this machine lacks a prerequisite (e.g. podman for the lab)
+    NOT_IDEMPOTENT = 8  # --check-idempotent: the second run changed something
     INTERNAL = 70  # a bug in kinstall; --debug shows the traceback
 
 

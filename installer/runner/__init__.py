@@ -1,0 +1,1 @@
+"""Running the stage playbooks: ansible-runner, progress, run records, lock, idempotency gate."""

@@ -1,0 +1,137 @@
+"""Run records: what each `kinstall up` did, kept under the cluster's state directory as
+runs/<id>/record.json, next to ansible-runner's artifacts of that run."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from installer import state
+from installer.errors import UsageError
+
+SUCCESSFUL, FAILED, UNREACHABLE, INTERRUPTED, NOT_IDEMPOTENT, RUNNING = (
+    "successful", "failed", "unreachable", "interrupted", "not-idempotent", "running")
+
+
+@dataclass
+class TaskRecord:
+    stage: str
+    host: str
+    task: str
+    role: str
+    duration: float
+    changed: bool
+    status: str  # ok | changed | failed | unreachable | skipped
+
+
+@dataclass
+class StageRecord:
+    name: str
+    status: str = RUNNING  # successful | failed | unreachable | interrupted | skipped
+    started: float = 0.0
+    ended: float = 0.0
+    recap: dict = field(default_factory=dict)  # host -> {ok, changed, failures, unreachable, skipped}
+    artifacts: str = ""
+    skipped: str = ""  # why the stage did not run
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.ended - self.started)
+
+
+@dataclass
+class Failure:
+    host: str
+    stage: str
+    role: str
+    task: str
+    message: str
+    unreachable: bool = False
+
+
+@dataclass
+class RunRecord:
+    id: str
+    cluster: str
+    command: str
+    inputs: dict
+    started: float
+    ended: float = 0.0
+    status: str = RUNNING
+    exit_code: int | None = None
+    stages: list[StageRecord] = field(default_factory=list)
+    tasks: list[TaskRecord] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    check: dict = field(default_factory=dict)  # the idempotency re-run: {status, changed: [...]}
+    directory: str = ""
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, (self.ended or time.time()) - self.started)
+
+    def changed_tasks(self) -> list[TaskRecord]:
+        return [t for t in self.tasks if t.changed]
+
+    def save(self) -> None:
+        path = Path(self.directory) / "record.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def create(cluster_directory: Path, cluster: str, command: str, inputs: dict) -> RunRecord:
+    run_id = new_run_id()
+    directory = cluster_directory / "runs" / run_id
+    directory.mkdir(parents=True, mode=0o700)
+    record = RunRecord(id=run_id, cluster=cluster, command=command, inputs=inputs, started=time.time(),
+                       directory=str(directory))
+    record.save()
+    return record
+
+
+def _from_dict(data: dict) -> RunRecord:
+    data = dict(data)
+    data["stages"] = [StageRecord(**s) for s in data.get("stages", [])]
+    data["tasks"] = [TaskRecord(**t) for t in data.get("tasks", [])]
+    data["failures"] = [Failure(**f) for f in data.get("failures", [])]
+    return RunRecord(**data)
+
+
+def load(path: Path) -> RunRecord:
+    return _from_dict(json.loads((path / "record.json").read_text()))
+
+
+def for_cluster(cluster_directory: Path) -> list[RunRecord]:
+    """The cluster's runs, oldest first."""
+    runs = cluster_directory / "runs"
+    found = []
+    for directory in sorted(runs.iterdir()) if runs.is_dir() else []:
+        if (directory / "record.json").exists():
+            try:
+                found.append(load(directory))
+            except (json.JSONDecodeError, TypeError, KeyError):
+                continue  # a record cut short by a crash: not worth failing `runs list` over
+    return found
+
+
+def everywhere() -> list[RunRecord]:
+    root = state.clusters()
+    found = [r for d in sorted(root.iterdir()) if d.is_dir() for r in for_cluster(d)] if root.is_dir() else []
+    return sorted(found, key=lambda r: r.started)
+
+
+def find(run_id: str) -> RunRecord:
+    matches = [r for r in everywhere() if r.id == run_id or r.id.startswith(run_id)]
+    if len(matches) != 1:
+        raise UsageError(f"no run '{run_id}'" if not matches else
+                         f"'{run_id}' matches {len(matches)} runs; give more of the id")
+    return matches[0]

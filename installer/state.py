@@ -1,0 +1,26 @@
+"""Per-cluster state: $KINSTALL_HOME/clusters/<id>/ holds the lock, the fact cache and the run
+records. A cluster is identified by its name and the absolute path of its inventory, so two
+inventories that both keep Kubespray's default cluster_name do not share state."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from installer.lab import paths
+
+
+def cluster_id(cluster_name: str, inventory_file: str | Path) -> str:
+    digest = hashlib.sha256(str(Path(inventory_file).resolve()).encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^a-z0-9.-]', '-', cluster_name.lower())}-{digest}"
+
+
+def clusters() -> Path:
+    return paths.home() / "clusters"
+
+
+def cluster_dir(cluster_name: str, inventory_file: str | Path) -> Path:
+    directory = clusters() / cluster_id(cluster_name, inventory_file)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return directory
