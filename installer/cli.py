@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from pathlib import Path
 
 import click
 
@@ -93,21 +94,159 @@ def validate(ctx, inventory, output_format):
 @cli.command()
 @INVENTORY
 @FORMAT
+@click.option("--against-hosts", is_flag=True,
+              help="Also run the stages in check mode (--check --diff) and list what would change per host.")
+@click.option("--stages", help="With --against-hosts: only these stages (comma-separated).")
+@click.option("--limit", help="With --against-hosts: only these hosts (an Ansible pattern).")
+@click.option("--playbook-dir", type=click.Path(file_okay=False, exists=True), help="Stage playbooks to use.")
 @click.pass_context
-def plan(ctx, inventory, output_format):
-    """Show what `kinstall up` would do with INVENTORY: stages, hosts, batches, versions."""
+def plan(ctx, inventory, output_format, against_hosts, stages, limit, playbook_dir):
+    """Show what `kinstall up` would do with INVENTORY: stages, hosts, batches, versions.
+
+    With --against-hosts, contact the hosts and preview the drift: the tasks that would change
+    each host, and those check mode cannot tell about (reported, never hidden)."""
     from installer import plan as planning
     from installer.inventory.validate import require_valid
 
     ctx.meta["format"] = output_format
     result = require_valid(inventory)
     made = planning.make(result.cluster)
+    drift = None
+    if against_hosts:
+        from installer.runner import engine, report
+
+        options = engine.UpOptions(stages=engine.parse_stages(stages), limit=limit, check_mode=True,
+                                   command=f"kinstall plan --against-hosts {inventory}")
+        if playbook_dir:
+            options.playbook_dir = Path(playbook_dir)
+        drift = engine.up(result.cluster, options)
     if output_format == "json":
-        click.echo(json.dumps(made.as_dict(), indent=2))
+        body = made.as_dict()
+        if drift is not None:
+            body["drift"] = {"status": drift.status, "changed": [vars(t) for t in drift.tasks if t.changed],
+                             "not_in_check_mode": drift.check.get("not_in_check_mode", []),
+                             "failures": [vars(f) for f in drift.failures], "record": drift.id}
+        click.echo(json.dumps(body, indent=2))
     else:
         if result.report.warnings:
             click.echo(result.report.as_text(), err=True)
         click.echo(planning.render(made))
+        if drift is not None:
+            click.echo("")
+            click.echo(report.render_drift(drift))
+    if drift is not None and drift.exit_code in (ExitCode.UNREACHABLE, ExitCode.INTERRUPTED):
+        ctx.exit(drift.exit_code)
+
+
+@cli.command()
+@INVENTORY
+@click.option("--stages", help="Run only these stages (comma-separated, in the plan's order).")
+@click.option("--skip-stages", help="Run every stage but these.")
+@click.option("--limit", help="Only these hosts (an Ansible pattern); facts of the others come from the cache.")
+@click.option("--resume", is_flag=True, help="Continue the cluster's last failed or interrupted run from its "
+              "failed stage.")
+@click.option("--check-idempotent", is_flag=True, help="After a successful run, run again and fail (exit 8) if "
+              "anything changed.")
+@click.option("--yes", is_flag=True, help="Do not ask before changing the hosts.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: progress and a report; json: one JSON object per line (plan, progress, record).")
+@click.option("--playbook-dir", type=click.Path(file_okay=False, exists=True),
+              help="Stage playbooks to run instead of kinstall's own (playbooks/<stage>.yml).")
+@click.pass_context
+def up(ctx, inventory, stages, skip_stages, limit, resume, check_idempotent, yes, output, playbook_dir):
+    """Validate INVENTORY, show the plan, then run the stage playbooks on its hosts.
+
+    Nothing is contacted when the inventory is invalid. Exit codes: see the README."""
+    import sys
+
+    from installer import plan as planning
+    from installer.inventory.validate import require_valid
+    from installer.runner import engine, progress, report
+
+    ctx.meta["format"] = output
+    options = engine.UpOptions(stages=engine.parse_stages(stages), skip_stages=engine.parse_stages(skip_stages) or [],
+                               limit=limit, resume=resume, check_idempotent=check_idempotent,
+                               command=" ".join(["kinstall", *sys.argv[1:]]) or "kinstall up")
+    if playbook_dir:
+        options.playbook_dir = Path(playbook_dir)
+    result = require_valid(inventory)
+    made = planning.make(result.cluster)
+    if output == "json":
+        emit = progress.JsonLines(click.echo)
+        click.echo(json.dumps({"type": "plan", **made.as_dict()}))
+    else:
+        if result.report.warnings:
+            click.echo(result.report.as_text(), err=True)
+        click.echo(planning.render(made))
+        click.echo("")
+        emit = (progress.LiveLine if sys.stdout.isatty() else progress.PlainLines)(click.echo)
+        if not yes and sys.stdin.isatty():
+            if not click.confirm("Run these stages on the hosts?", default=False):
+                raise KinstallError("stopped before contacting any host", ExitCode.INTERRUPTED)
+    record = engine.up(result.cluster, options, emit)
+    if output == "json":
+        from dataclasses import asdict
+
+        click.echo(json.dumps({"type": "record", **asdict(record)}))
+    else:
+        click.echo(report.render(record))
+    ctx.exit(record.exit_code)
+
+
+@cli.group()
+def runs():
+    """The records of earlier runs: what ran, where, how long, what changed and what failed."""
+
+
+@runs.command("list")
+@click.argument("inventory", required=False)
+@FORMAT
+def runs_list(inventory, output_format):
+    """Runs of the cluster of INVENTORY, or of every cluster, oldest first."""
+    from installer.inventory.validate import require_valid
+    from installer.runner import records, report
+    from installer import state
+
+    if inventory:
+        cluster = require_valid(inventory).cluster
+        from installer.inventory.model import find_inventory_file
+
+        found = records.for_cluster(state.cluster_dir(cluster.name, find_inventory_file(Path(inventory))))
+    else:
+        found = records.everywhere()
+    if output_format == "json":
+        click.echo(json.dumps([{"id": r.id, "cluster": r.cluster, "mode": r.inputs.get("mode"), "status": r.status,
+                                "started": r.started, "duration": r.duration, "exit_code": r.exit_code}
+                               for r in found], indent=2))
+    else:
+        click.echo(report.render_list(found))
+
+
+@runs.command("show")
+@click.argument("run_id")
+@FORMAT
+def runs_show(run_id, output_format):
+    """One run's record: inputs, stages, per-host recap, changed tasks and failures."""
+    from dataclasses import asdict
+
+    from installer.runner import records, report
+
+    record = records.find(run_id)
+    if output_format == "json":
+        click.echo(json.dumps(asdict(record), indent=2))
+    else:
+        click.echo(report.render(record))
+        changed = [t for t in record.tasks if t.changed]
+        if changed:
+            click.echo(f"changed tasks ({len(changed)}):")
+            for task in changed:
+                click.echo(f"  {task.host}: {task.stage} / {task.role + ' / ' if task.role else ''}{task.task} "
+                           f"({task.duration:.2f} s)")
+        slow = sorted(record.tasks, key=lambda t: -t.duration)[:5]
+        if slow:
+            click.echo("slowest tasks:")
+            for task in slow:
+                click.echo(f"  {task.duration:7.2f} s  {task.host}: {task.stage} / {task.task}")
 
 
 @cli.command()
