@@ -1,0 +1,153 @@
+"""The run engine's parts that need no hosts: lock, records, events, stage selection, reports."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from installer.errors import ExitCode, UsageError
+from installer.runner import engine, events, progress, records, report
+from installer.runner.lock import ClusterLock, Locked
+from installer.runner.records import RunRecord, StageRecord
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINSTALL_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_lock_refuses_a_second_holder_with_its_pid(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from installer.runner.lock import ClusterLock\n"
+        f"with ClusterLock(Path({str(tmp_path)!r}), 'kinstall up x'):\n"
+        "    print('held', flush=True); time.sleep(30)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Locked) as caught:
+            with ClusterLock(tmp_path, "kinstall up y"):
+                pass
+        assert f"pid {holder.pid}" in caught.value.message and "`kinstall up x`" in caught.value.message
+        assert caught.value.exit_code == ExitCode.LOCKED
+    finally:
+        holder.kill()
+        holder.wait()
+    with ClusterLock(tmp_path, "kinstall up y") as lock:  # the dead holder's lock is taken over
+        assert lock.took_over["pid"] == holder.pid
+
+
+def test_lock_file_is_emptied_on_release(tmp_path):
+    with ClusterLock(tmp_path, "kinstall up z"):
+        assert json.loads((tmp_path / "lock").read_text())["pid"] == os.getpid()
+    with ClusterLock(tmp_path, "again") as lock:
+        assert lock.took_over is None
+
+
+def test_records_round_trip_and_find_by_prefix(home, tmp_path):
+    record = records.create(tmp_path / "c1", "cluster.local", "kinstall up", {"mode": "up"})
+    record.stages.append(StageRecord("os", records.SUCCESSFUL, 1.0, 3.5, {"n1": {"ok": 2}}))
+    record.tasks.append(records.TaskRecord("os", "n1", "t", "r", 0.5, True, "changed"))
+    record.status = records.SUCCESSFUL
+    record.save()
+    loaded = records.for_cluster(tmp_path / "c1")[0]
+    assert loaded == record and loaded.stages[0].duration == 2.5
+    assert (tmp_path / "c1" / "runs" / record.id / "record.json").stat().st_mode & 0o777 == 0o600
+    home_cluster = home / "clusters" / "c2"
+    second = records.create(home_cluster, "x", "kinstall up", {"mode": "up"})
+    assert records.find(second.id[:22]).id == second.id
+    with pytest.raises(UsageError, match="no run 'nope'"):
+        records.find("nope")
+
+
+def _event(kind, **data):
+    return {"event": kind, "event_data": data}
+
+
+def test_collector_turns_events_into_tasks_failures_and_recap():
+    stage = StageRecord("os", started=0.0)
+    seen = []
+    collector = events.StageCollector(stage, 1, 2, seen.append, started=0.0)
+    assert collector(_event("playbook_on_task_start", task="Write", role="os")) is True
+    collector(_event("runner_on_ok", host="n1", task="Write", role="os", duration=0.25, res={"changed": True}))
+    collector(_event("runner_on_failed", host="n2", task="Write", role="os", duration=0.1,
+                     res={"msg": "boom", "stderr": "disk full", "rc": 1}))
+    collector(_event("runner_on_failed", host="n3", task="Write", role="os", ignore_errors=True, res={"msg": "x"}))
+    collector(_event("runner_on_unreachable", host="n4", task="Write", res={"msg": "ssh: no route"}))
+    collector(_event("playbook_on_stats", ok={"n1": 1}, changed={"n1": 1}, failures={"n2": 1}, dark={"n4": 1}))
+    assert [(t.host, t.status, t.changed) for t in collector.tasks] == [
+        ("n1", "changed", True), ("n2", "failed", False), ("n3", "ok", False), ("n4", "unreachable", False)]
+    assert [(f.host, f.message, f.unreachable) for f in collector.failures] == [
+        ("n2", "boom; stderr: disk full; rc: 1", False), ("n4", "ssh: no route", True)]
+    assert stage.recap["n4"]["unreachable"] == 1 and stage.recap["n1"]["changed"] == 1
+    assert seen[-1].counts == {"ok": 2, "changed": 1, "failed": 1, "unreachable": 1}
+
+
+def test_no_log_results_never_become_messages():
+    assert "hidden (no_log)" in events.failure_message({"censored": "the output has been hidden", "msg": "s3cret"})
+
+
+def _history(*stage_statuses, status=records.FAILED):
+    run = RunRecord(id="r1", cluster="c", command="kinstall up", inputs={"mode": "up", "stages": None},
+                    started=0.0, status=status)
+    run.stages = [StageRecord(name, st, 0.0, 1.0) for name, st in stage_statuses]
+    return [run]
+
+
+def test_resume_starts_at_the_failed_stage():
+    history = _history(("preflight", "successful"), ("os", "failed"))
+    selected, resumed = engine._select(engine.UpOptions(resume=True), history)
+    assert resumed == "r1" and selected[0] == "os" and "preflight" not in selected
+
+
+def test_resume_refuses_when_there_is_nothing_to_resume():
+    with pytest.raises(UsageError, match="there is no earlier run"):
+        engine._select(engine.UpOptions(resume=True), [])
+    with pytest.raises(UsageError, match="nothing to resume"):
+        engine._select(engine.UpOptions(resume=True), _history(("os", "successful"), status=records.SUCCESSFUL))
+
+
+def test_stage_selection_keeps_the_plans_order():
+    selected, _ = engine._select(engine.UpOptions(stages=["verify", "os"], skip_stages=[]), [])
+    assert selected == ["os", "verify"]
+    with pytest.raises(UsageError, match="unknown stage bogus; the stages are: preflight, os"):
+        engine.parse_stages("os,bogus")
+
+
+def test_controller_settings(tmp_path):
+    env = engine.controller_env(tmp_path, 120)
+    assert env["ANSIBLE_PIPELINING"] == "True" and "ControlPersist" in env["ANSIBLE_SSH_ARGS"]
+    assert env["ANSIBLE_FORKS"] == "50" and engine.forks(3) == 5
+    assert env["ANSIBLE_CACHE_PLUGIN"] == "jsonfile" and env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+
+
+def test_eta_comes_from_earlier_successful_runs():
+    history = _history(("preflight", "successful"), ("os", "successful"), status=records.SUCCESSFUL)
+    eta = engine._eta_from(history, ["preflight", "os"])
+    assert eta("preflight", 0.0) == 2.0 and eta("os", 1.5) == 1.0
+    assert engine._eta_from([], ["os"])("os", 0.0) is None
+
+
+def test_renderers_write_through_the_given_function():
+    lines = []
+    renderer = progress.PlainLines(lines.append)
+    renderer(events.Progress("stage-start", "os", 2, 3, elapsed=65.0, eta=30.0))
+    renderer(events.Progress("task", "os", 2, 3, task="Write", role="os"))
+    renderer(events.Progress("result", "os", 2, 3, task="Write", host="n2", status="failed"))
+    assert lines == ["[2/3] os: started (elapsed 01:05, eta 00:30)", "[2/3] os: os : Write",
+                     "[2/3] os: FAILED n2: Write"]
+    out = []
+    progress.JsonLines(out.append)(events.Progress("task", "os", 1, 1, task="T"))
+    assert json.loads(out[0])["type"] == "progress" and json.loads(out[0])["task"] == "T"
+
+
+def test_report_names_host_stage_task_message_and_the_commands():
+    run = _history(("preflight", "successful"), ("os", "failed"))[0]
+    run.inputs["inventory"] = "/inv/hosts.yaml"
+    run.failures = [records.Failure("n2", "os", "os_role", "Write", "boom")]
+    run.exit_code = 4
+    text = report.render(run)
+    assert "  FAILED n2: os / os_role / Write\n    boom" in text
+    assert "continue from the failed stage: kinstall up /inv/hosts.yaml --resume" in text
+    assert "run that stage alone:           kinstall up /inv/hosts.yaml --stages os" in text
