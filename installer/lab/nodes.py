@@ -96,6 +96,9 @@ def load(name: str) -> Lab:
     state = paths.labs() / name / "lab.json"
     if not state.exists():
         known = names()
+        if name in known:
+            raise UsageError(f"lab {name} has nodes but no state in {state.parent}; is KINSTALL_HOME set "
+                             f"differently from when it was created? (`kinstall lab down {name}` still removes it)")
         raise UsageError(f"there is no lab named '{name}'; "
                          + (f"labs here: {', '.join(known)}" if known else "create one with `kinstall lab up`"))
     data = json.loads(state.read_text())

@@ -97,3 +97,11 @@ def test_image_tag_follows_the_recipe(monkeypatch):
     first = image.tag()
     monkeypatch.setattr(image, "PACKAGES", image.PACKAGES + ("curl",))
     assert image.tag() != first and image.tag().startswith("localhost/kinstall-node:")
+
+
+def test_a_lab_with_nodes_but_no_state_here_says_why(home, monkeypatch):
+    monkeypatch.setattr(nodes, "names", lambda: ["dev"])
+    with pytest.raises(UsageError, match="lab dev has nodes but no state in .*; is KINSTALL_HOME set differently"):
+        nodes.load("dev")
+    with pytest.raises(UsageError, match="there is no lab named 'other'; labs here: dev"):
+        nodes.load("other")
