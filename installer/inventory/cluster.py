@@ -30,6 +30,7 @@ class Cluster:
     settings: dict
     groups: dict[str, list[str]]
     hosts: dict[str, Node] = field(default_factory=dict)
+    ansible_overlay: dict = field(default_factory=dict)  # see Inventory.ansible_overlay
 
     @property
     def components(self) -> dict[str, str]:
@@ -64,4 +65,5 @@ def build(inventory: Inventory, settings: dict, file: str) -> Cluster:
         hosts[name] = Node(name=name, address=str(inventory.value(name, "ansible_host", name)),
                            ip=inventory.value(name, "ip"), roles=roles)
     return Cluster(inventory_file=file, name=values["cluster_name"], release=releases.get(values["kube_version"]),
-                   plugin=plugins.get(values["kube_network_plugin"]), settings=values, groups=groups, hosts=hosts)
+                   plugin=plugins.get(values["kube_network_plugin"]), settings=values, groups=groups, hosts=hosts,
+                   ansible_overlay=inventory.ansible_overlay())

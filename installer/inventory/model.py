@@ -100,6 +100,7 @@ class Inventory:
         self.main: Document | None = None
         self._members: dict[str, set[str]] = {}
         self._group_cache: dict[frozenset, dict] = {}
+        self.aliases: dict[str, str] = {}  # old group name used in the inventory -> current name
 
     # ------------------------------------------------------------ building
 
@@ -107,6 +108,7 @@ class Inventory:
         if name in GROUP_ALIASES:
             new = GROUP_ALIASES[name]
             if doc is not None:
+                self.aliases[name] = new
                 self.findings.append(doc.finding(path, f"group '{name}' is Kubespray's old name for '{new}'; "
                                                  f"kinstall reads it as '{new}': rename it", WARNING,
                                                  rule="legacy-group", key=True))
@@ -165,6 +167,19 @@ class Inventory:
             self._link(group, self.group(name))
         self._link(self.groups["all"], group)
         self._members.clear()
+
+    def ansible_overlay(self) -> dict:
+        """A second inventory source for Ansible that declares the groups as kinstall reads them:
+        the computed k8s_cluster, and each old group name as a child of its current one. With it,
+        a playbook's `hosts: k8s_cluster` or `kube_control_plane` matches what validate and plan
+        showed, and group_vars/k8s_cluster applies, whatever names the inventory used."""
+        children: dict = {}
+        cluster = self.groups.get(CLUSTER)
+        if cluster is not None and not cluster.defined:
+            children[CLUSTER] = {"children": {name: None for name in cluster.children}}
+        for old, new in sorted(self.aliases.items()):
+            children.setdefault(new, {}).setdefault("children", {})[old] = None
+        return {"all": {"children": children}} if children else {}
 
     def add_vars_file(self, kind: str, name: str, doc: Document) -> None:
         self.documents.append(doc)

@@ -84,3 +84,16 @@ def test_a_host_variable_of_the_wrong_type_is_reported_once_not_crashed_on(write
     report = validate(write({"hosts.yaml": text}) / "hosts.yaml").report
     assert [f.message for f in report.errors if "ansible_host" in f.path] == [
         "expected a string, got a list"]
+
+
+def test_ansible_overlay_declares_kinstalls_groups(write):
+    text = BASE.replace("kube_control_plane:", "kube-master:").replace("kube_version: 1.34.1", "access_ip: 192.0.2.2")
+    inv = model.load(write({"hosts.yaml": text}) / "hosts.yaml")
+    assert inv.ansible_overlay() == {"all": {"children": {
+        "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None, "calico_rr": None}},
+        "kube_control_plane": {"children": {"kube-master": None}}}}}
+
+
+def test_no_overlay_when_the_inventory_already_says_it_all(write):
+    text = BASE + "    k8s_cluster:\n      children: {kube_control_plane: , kube_node: }\n"
+    assert model.load(write({"hosts.yaml": text}) / "hosts.yaml").ansible_overlay() == {}
