@@ -11,6 +11,7 @@ class Port:
     port: int | str
     hosts: str  # which hosts listen/accept: "all", "control_plane", "controllers", ...
     purpose: str
+    owners: tuple[str, ...] = ()  # process names (prefixes) that may hold it: the plugin's own
 
     def label(self) -> str:
         if self.protocol == "ip":

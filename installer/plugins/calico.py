@@ -1,5 +1,7 @@
 from installer.plugins.base import NetworkPlugin, Port
 
+OWNERS = ("bird", "calico-node", "calico-typha")
+
 _MODES = ["Always", "CrossSubnet", "Never"]
 
 PLUGIN = NetworkPlugin(
@@ -12,13 +14,13 @@ PLUGIN = NetworkPlugin(
     network_policy="Kubernetes NetworkPolicy v1 (ingress and egress), plus Calico's own policies",
     tenant_isolation="networkpolicy-v1",
     ports=(
-        Port("tcp", 179, "all", "BGP between nodes and route reflectors"),
-        Port("ip", 4, "all", "IPIP encapsulation"),
-        Port("udp", 4789, "all", "VXLAN encapsulation"),
-        Port("tcp", 5473, "all", "Typha"),
-        Port("tcp", 9099, "all", "Felix health (localhost)"),
-        Port("tcp", 9091, "all", "Felix metrics"),
-        Port("udp", 51820, "all", "WireGuard (IPv4), when enabled"),
+        Port("tcp", 179, "all", "BGP between nodes and route reflectors", OWNERS),
+        Port("ip", 4, "all", "IPIP encapsulation", OWNERS),
+        Port("udp", 4789, "all", "VXLAN encapsulation", OWNERS),
+        Port("tcp", 5473, "all", "Typha", OWNERS),
+        Port("tcp", 9099, "all", "Felix health (localhost)", OWNERS),
+        Port("tcp", 9091, "all", "Felix metrics", OWNERS),
+        Port("udp", 51820, "all", "WireGuard (IPv4), when enabled", OWNERS),
     ),
     host_settings={
         "sysctls": {"net.ipv4.ip_forward": 1},

@@ -1,5 +1,7 @@
 from installer.plugins.base import NetworkPlugin, Port
 
+OWNERS = ("contrail", "java", "beam.smp", "redis", "python3", "vrouter")
+
 PLUGIN = NetworkPlugin(
     name="opencontrail",
     title="OpenContrail (Tungsten Fabric)",
@@ -11,19 +13,19 @@ PLUGIN = NetworkPlugin(
     network_policy="Kubernetes NetworkPolicy v1, translated into Tungsten Fabric firewall policy",
     tenant_isolation="networkpolicy-v1",
     ports=(
-        Port("tcp", 8082, "controllers", "config API"),
-        Port("tcp", 5269, "controllers", "XMPP to vRouter agents"),
-        Port("tcp", 179, "controllers", "BGP"),
-        Port("tcp", 8081, "controllers", "analytics API"),
-        Port("tcp", 8086, "controllers", "collector"),
-        Port("tcp", 8143, "controllers", "web UI"),
-        Port("tcp", 2181, "controllers", "ZooKeeper"),
-        Port("tcp", 9042, "controllers", "Cassandra"),
-        Port("tcp", 5673, "controllers", "RabbitMQ"),
-        Port("udp", 6635, "all", "MPLSoUDP data plane"),
-        Port("udp", 4789, "all", "VXLAN data plane"),
-        Port("ip", 47, "all", "MPLSoGRE data plane"),
-        Port("tcp", 8085, "all", "vRouter agent introspect"),
+        Port("tcp", 8082, "controllers", "config API", OWNERS),
+        Port("tcp", 5269, "controllers", "XMPP to vRouter agents", OWNERS),
+        Port("tcp", 179, "controllers", "BGP", OWNERS),
+        Port("tcp", 8081, "controllers", "analytics API", OWNERS),
+        Port("tcp", 8086, "controllers", "collector", OWNERS),
+        Port("tcp", 8143, "controllers", "web UI", OWNERS),
+        Port("tcp", 2181, "controllers", "ZooKeeper", OWNERS),
+        Port("tcp", 9042, "controllers", "Cassandra", OWNERS),
+        Port("tcp", 5673, "controllers", "RabbitMQ", OWNERS),
+        Port("udp", 6635, "all", "MPLSoUDP data plane", OWNERS),
+        Port("udp", 4789, "all", "VXLAN data plane", OWNERS),
+        Port("ip", 47, "all", "MPLSoGRE data plane", OWNERS),
+        Port("tcp", 8085, "all", "vRouter agent introspect", OWNERS),
     ),
     host_settings={
         "sysctls": {"vm.max_map_count": 128960, "vm.nr_hugepages": 1024},

@@ -1,5 +1,7 @@
 from installer.plugins.base import NetworkPlugin, Port
 
+OWNERS = ("romana", "etcd")
+
 PLUGIN = NetworkPlugin(
     name="romana",
     title="Romana",
@@ -12,11 +14,11 @@ PLUGIN = NetworkPlugin(
     # A v1 default-deny alone does not isolate with Romana: it needs the DefaultDeny annotation.
     tenant_isolation="romana-annotation",
     ports=(
-        Port("tcp", 9600, "control_plane", "romana-daemon"),
-        Port("tcp", 12379, "control_plane", "romana-etcd clients"),
-        Port("tcp", 12380, "control_plane", "romana-etcd peers"),
-        Port("tcp", 9602, "control_plane", "romana-listener"),
-        Port("tcp", 9607, "all", "romana-agent metrics"),
+        Port("tcp", 9600, "control_plane", "romana-daemon", OWNERS),
+        Port("tcp", 12379, "control_plane", "romana-etcd clients", OWNERS),
+        Port("tcp", 12380, "control_plane", "romana-etcd peers", OWNERS),
+        Port("tcp", 9602, "control_plane", "romana-listener", OWNERS),
+        Port("tcp", 9607, "all", "romana-agent metrics", OWNERS),
     ),
     host_settings={
         "sysctls": {"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.proxy_arp": 1},

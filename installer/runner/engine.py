@@ -94,8 +94,21 @@ def extravars(cluster: Cluster, stage: str, run_id: str) -> dict:
     """The cluster's resolved settings (defaults included) for the roles, plus run context."""
     values = {k: v for k, v in cluster.settings.items() if v is not None}
     values.update(kinstall_stage=stage, kinstall_run_id=run_id, kinstall_components=cluster.components,
-                  kinstall_kubeadm_api=cluster.release.kubeadm_api, kube_version=cluster.release.version)
+                  kinstall_kubeadm_api=cluster.release.kubeadm_api, kube_version=cluster.release.version,
+                  kinstall_network_plugin=plugin_facts(cluster.plugin))
     return values
+
+
+def plugin_facts(plugin) -> dict:
+    """The network plugin's host facts for the roles, from the registry alone: roles never list
+    a plugin's ports, modules or kernel settings themselves."""
+    return {"name": plugin.name, "version": plugin.version,
+            "ports": [{"protocol": p.protocol, "port": p.port, "hosts": p.hosts, "purpose": p.purpose,
+                       "owners": list(p.owners)} for p in plugin.ports],
+            "sysctls": plugin.host_settings.get("sysctls", {}),
+            "kernel_modules": plugin.host_settings.get("kernel_modules", []),
+            "max_kernel": plugin.host_settings.get("max_kernel", ""),
+            "min_kernel": plugin.host_settings.get("min_kernel", "")}
 
 
 def _select(options: UpOptions, history: list[RunRecord]) -> tuple[list[str], str | None]:
@@ -166,8 +179,14 @@ def up(cluster: Cluster, options: UpOptions, listener=lambda progress: None) -> 
             "kube_version": cluster.release.version, "network_plugin": cluster.plugin.name,
             "components": cluster.components, "stages": selected, "limit": options.limit, "resumed": resumed,
             "playbook_dir": str(options.playbook_dir), "lock_taken_over_from": lock.took_over})
+        sources = [str(inventory_file)]
+        if cluster.ansible_overlay:
+            overlay = Path(record.directory) / "groups.yml"
+            overlay.write_text("# kinstall's reading of the inventory's groups, for Ansible (see the run record)\n"
+                               + json.dumps(cluster.ansible_overlay, indent=2) + "\n")
+            sources.append(str(overlay))
         try:
-            args = (cluster, options, record, selected, directory, interrupt, listener, history, inventory_file)
+            args = (cluster, options, record, selected, directory, interrupt, listener, history, sources)
             status = _run_stages(*args, prefix="")
             if status == records.SUCCESSFUL and options.check_idempotent:
                 # The gate: the same stages again; any change now is an idempotency bug.
@@ -193,7 +212,7 @@ def exit_code(status: str) -> ExitCode:
             records.NOT_IDEMPOTENT: ExitCode.NOT_IDEMPOTENT}.get(status, ExitCode.TASK_FAILED)
 
 
-def _run_stages(cluster, options, record, selected, directory, interrupt, listener, history, inventory_file,
+def _run_stages(cluster, options, record, selected, directory, interrupt, listener, history, sources,
                 prefix: str) -> str:
     runnable = [s for s in selected if (options.playbook_dir / f"{s}.yml").exists()]
     eta = _eta_from(history, runnable) if not prefix else (lambda stage, elapsed: None)
@@ -218,11 +237,13 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
                        KINSTALL_CHECK_MODE_FILE=str(private / "not-in-check-mode.jsonl"))
         result = ansible_runner.run(
             private_data_dir=str(private), ident=prefix + name, playbook=str(playbook.resolve()),
-            project_dir=str(options.playbook_dir.resolve()), inventory=str(inventory_file),
+            project_dir=str(options.playbook_dir.resolve()), inventory=sources,
             envvars=env, extravars=extravars(cluster, name, record.id),
             limit=options.limit, forks=forks(len(cluster.hosts)), cmdline="--check --diff" if options.check_mode
             else None, event_handler=collector, cancel_callback=interrupt.flag.is_set, quiet=True,
             suppress_env_files=True)
+        if any(not f.unreachable and f.host for f in collector.failures) and not interrupt.flag.is_set():
+            _recheck_reachability(collector.failures, sources, env, private)
         stage.ended = time.time()
         stage.artifacts = str(private / "artifacts" / (prefix + name))
         record.tasks.extend(collector.tasks)
@@ -245,6 +266,23 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
         if stage.status != records.SUCCESSFUL:
             return stage.status
     return records.SUCCESSFUL
+
+
+def _recheck_reachability(failures, sources, env, private: Path) -> None:
+    """A host that goes down mid-task (a shutdown kills the module before the network goes) looks
+    to Ansible like a failed task. Ask the failed hosts again; the ones that no longer answer are
+    reported as unreachable, which is what the user needs to know."""
+    hosts = sorted({f.host for f in failures if not f.unreachable and f.host})
+    check = private / "recheck"
+    check.mkdir(mode=0o700, exist_ok=True)
+    result = ansible_runner.run(private_data_dir=str(check), ident="recheck", module="ping",
+                                host_pattern=",".join(hosts), inventory=sources,
+                                envvars={**env, "ANSIBLE_TIMEOUT": "5"}, quiet=True, suppress_env_files=True)
+    gone = set((result.stats or {}).get("dark", {}))
+    for failure in failures:
+        if failure.host in gone:
+            failure.unreachable = True
+            failure.message = f"the host stopped answering during the task ({failure.message})"
 
 
 def _not_in_check_mode(private: Path, stage: str) -> list[dict]:
