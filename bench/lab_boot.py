@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import time
 
 from installer.lab import image, nodes, paths, podman

@@ -3,7 +3,9 @@ with host key checking on. The lab is built once per session and removed afterwa
 test failed or --keep-lab was given: then it stays, and the run says how to reach it."""
 
 import os
+import subprocess
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,25 @@ def lab(request):
                             f"remove it with `kinstall lab down {LAB}`")
     else:
         labs.down(LAB)
+
+
+@pytest.fixture(scope="module")
+def run_lab(lab, tmp_path_factory):
+    """The lab's files, captured before KINSTALL_HOME points the run state at a directory of
+    this module's own (the lab itself stays where it is)."""
+    home = tmp_path_factory.mktemp("kinstall-home")
+    captured = SimpleNamespace(inventory=str(lab.inventory), ssh_config=str(lab.ssh_config),
+                               key=lab.key.read_text(), nodes=[n.name for n in lab.nodes],
+                               containers={n.name: n.container for n in lab.nodes}, home=home)
+    previous = os.environ.get("KINSTALL_HOME")
+    os.environ["KINSTALL_HOME"] = str(home)
+    yield captured
+    if previous is None:
+        del os.environ["KINSTALL_HOME"]
+    else:
+        os.environ["KINSTALL_HOME"] = previous
+    for node in captured.nodes:
+        subprocess.run(["ssh", "-F", captured.ssh_config, node, "rm -f /tmp/kinstall-fail /tmp/kinstall-go "
+                        "/tmp/kinstall-started"], capture_output=True, timeout=60)
+
+

@@ -7,48 +7,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
+
 
 import pytest
 from click.testing import CliRunner
 
 from installer.cli import cli
-from installer.lab import nodes as labs
 from installer.lab import podman
+from tests.integration.helpers import last_record, ssh
 from tests.paths import ROOT
 
 pytestmark = pytest.mark.lab
 PLAYBOOKS = ROOT / "tests" / "fixtures" / "playbooks"
 
 
-@pytest.fixture(scope="module")
-def run_lab(lab, tmp_path_factory):
-    """The lab's files, captured before KINSTALL_HOME points the run state at a directory of
-    this module's own (the lab itself stays where it is)."""
-    home = tmp_path_factory.mktemp("kinstall-home")
-    captured = SimpleNamespace(inventory=str(lab.inventory), ssh_config=str(lab.ssh_config),
-                               key=lab.key.read_text(), nodes=[n.name for n in lab.nodes],
-                               containers={n.name: n.container for n in lab.nodes}, home=home)
-    previous = os.environ.get("KINSTALL_HOME")
-    os.environ["KINSTALL_HOME"] = str(home)
-    yield captured
-    if previous is None:
-        del os.environ["KINSTALL_HOME"]
-    else:
-        os.environ["KINSTALL_HOME"] = previous
-    _ssh_all(captured, "rm -f /tmp/kinstall-fail /tmp/kinstall-go /tmp/kinstall-started")
-
-
-def _ssh(lab, node, command, check=True):
-    result = subprocess.run(["ssh", "-F", lab.ssh_config, node, command], capture_output=True, text=True, timeout=60)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
 def _ssh_all(lab, command):
     for node in lab.nodes:
-        _ssh(lab, node, command, check=False)
+        ssh(lab, node, command, check=False)
 
 
 def up(lab, *args, playbooks="demo"):
@@ -65,16 +40,11 @@ def _background(lab, *args, playbooks="gated"):
 def _wait_started(lab, nodes, process):
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        if all(_ssh(lab, n, "test -f /tmp/kinstall-started", check=False).returncode == 0 for n in nodes):
+        if all(ssh(lab, n, "test -f /tmp/kinstall-started", check=False).returncode == 0 for n in nodes):
             return
         assert process.poll() is None, process.stdout.read()
         time.sleep(0.5)
     raise AssertionError("the gated run did not start")
-
-
-def _last_record(lab) -> dict:
-    records = sorted(Path(lab.home).glob("clusters/*/runs/*/record.json"))
-    return json.loads(records[-1].read_text())
 
 
 def test_up_runs_the_stages_with_progress_and_a_record(run_lab):
@@ -84,7 +54,7 @@ def test_up_runs_the_stages_with_progress_and_a_record(run_lab):
     assert "[2/3] os: Write the demo marker" in result.output
     assert "[3/3] verify: successful" in result.output
     assert "not run, no playbook yet: download, runtime" in result.output
-    record = _last_record(run_lab)
+    record = last_record(run_lab)
     assert record["status"] == "successful" and record["exit_code"] == 0
     assert record["inputs"]["kube_version"] and len(record["inputs"]["inventory_sha256"]) == 64
     os_stage = next(s for s in record["stages"] if s["name"] == "os")
@@ -98,11 +68,11 @@ def test_up_runs_the_stages_with_progress_and_a_record(run_lab):
 
 
 def test_a_failed_task_is_reported_and_resume_completes(run_lab):
-    _ssh(run_lab, "node2", "touch /tmp/kinstall-fail")
+    ssh(run_lab, "node2", "touch /tmp/kinstall-fail")
     try:
         failed = up(run_lab)
     finally:
-        _ssh(run_lab, "node2", "rm -f /tmp/kinstall-fail")
+        ssh(run_lab, "node2", "rm -f /tmp/kinstall-fail")
     assert failed.exit_code == 4, failed.output
     assert "failed at stage os:" in failed.output
     assert "FAILED node2: os / Fail where the test asked for it" in failed.output
@@ -110,7 +80,7 @@ def test_a_failed_task_is_reported_and_resume_completes(run_lab):
     assert f"continue from the failed stage: kinstall up {run_lab.inventory} --resume" in failed.output
     resumed = up(run_lab, "--resume")
     assert resumed.exit_code == 0, resumed.output
-    ran = [s["name"] for s in _last_record(run_lab)["stages"] if s["status"] == "successful"]
+    ran = [s["name"] for s in last_record(run_lab)["stages"] if s["status"] == "successful"]
     assert ran == ["os", "verify"]  # preflight had passed: not run again
     again = up(run_lab, "--resume")
     assert again.exit_code == 2 and "there is nothing to resume" in again.output
@@ -149,17 +119,17 @@ def test_a_node_stopped_mid_run_is_reported_unreachable_by_name(run_lab):
         _wait_started(run_lab, run_lab.nodes, run)
         podman.run("stop", "-t", "1", run_lab.containers[victim])
         for node in run_lab.nodes[:-1]:
-            _ssh(run_lab, node, "touch /tmp/kinstall-go")
+            ssh(run_lab, node, "touch /tmp/kinstall-go")
         output = run.communicate(timeout=180)[0]
     finally:
         podman.run("start", run_lab.containers[victim])
     assert run.returncode == 3, output
     assert f"UNREACHABLE {victim}: os" in output
     deadline = time.monotonic() + 60
-    while _ssh(run_lab, victim, "systemctl is-system-running --wait", check=False).returncode != 0:
+    while ssh(run_lab, victim, "systemctl is-system-running --wait", check=False).returncode != 0:
         assert time.monotonic() < deadline, "the node did not come back"
         time.sleep(1)
-    _ssh(run_lab, victim, "touch /tmp/kinstall-go")
+    ssh(run_lab, victim, "touch /tmp/kinstall-go")
     again = up(run_lab, "--stages", "os", playbooks="gated")
     assert again.exit_code == 0, again.output
 
@@ -175,13 +145,13 @@ def test_ctrl_c_stops_ansible_records_the_run_and_releases_the_lock(run_lab):
         _ssh_all(run_lab, "touch /tmp/kinstall-go")
     assert run.returncode == 5, output
     assert "interrupted; continue with:" in output
-    assert _last_record(run_lab)["status"] == "interrupted"
+    assert last_record(run_lab)["status"] == "interrupted"
     assert up(run_lab, "--stages", "preflight").exit_code == 0  # the lock was released
 
 
 def test_secrets_never_reach_records_events_or_logs(run_lab):
     assert up(run_lab).exit_code == 0
-    token = _ssh(run_lab, "node1", "cat /root/kinstall-demo-token").stdout.strip()
+    token = ssh(run_lab, "node1", "cat /root/kinstall-demo-token").stdout.strip()
     key_body = "".join(line for line in run_lab.key.splitlines() if "PRIVATE KEY" not in line)
     assert len(token) == 40 and len(key_body) > 100
     needles = [token, key_body[:60], key_body[-60:]]
@@ -213,10 +183,10 @@ def test_drift_preview_lists_what_would_change(run_lab):
     assert "cannot run in check mode (Command would have run if not in check mode): os / Read the kernel" \
         in clean.output
     assert "os / Fail where the test asked for it" not in clean.output  # skipped by its own `when:`
-    _ssh(run_lab, "node1", "echo edited > /etc/kinstall-demo")
+    ssh(run_lab, "node1", "echo edited > /etc/kinstall-demo")
     drift = CliRunner().invoke(cli, ["plan", run_lab.inventory, "--against-hosts", "--stages", "os",
                                      "--playbook-dir", str(PLAYBOOKS / "demo")])
     assert "  node1\n    would change: os / Write the demo marker" in drift.output
     assert drift.output.count("would change") == 1
-    assert _ssh(run_lab, "node1", "cat /etc/kinstall-demo").stdout == "edited\n"  # check mode changed nothing
+    assert ssh(run_lab, "node1", "cat /etc/kinstall-demo").stdout == "edited\n"  # check mode changed nothing
     assert up(run_lab, "--stages", "os").exit_code == 0

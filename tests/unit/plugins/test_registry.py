@@ -1,4 +1,3 @@
-from pathlib import Path
 
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator

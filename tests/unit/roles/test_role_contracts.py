@@ -1,0 +1,50 @@
+"""Every role documents each of its variables in its README, declares it in
+meta/argument_specs.yml with a role-name prefix, and kinstall's stage playbooks exist only for
+stages the plan knows."""
+
+import pytest
+import yaml
+
+from installer import plugins, stages
+from installer.runner.engine import plugin_facts
+from tests.paths import ROOT
+
+ROLES = sorted(p for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_defaults_readme_and_argument_specs_agree(role):
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    readme = (role / "README.md").read_text()
+    for name in defaults:
+        assert name.startswith(role.name + "_"), f"{name} lacks the prefix {role.name}_"
+        assert f"`{name}`" in readme, f"{name} is not in {role.name}/README.md"
+        assert name in specs, f"{name} is not in {role.name}/meta/argument_specs.yml"
+    own = {name for name in specs if name.startswith(role.name + "_")}
+    assert own == set(defaults), "argument_specs declares variables without a default"
+
+
+def test_stage_playbooks_are_named_after_stages():
+    for playbook in (ROOT / "playbooks").glob("*.yml"):
+        assert playbook.stem in stages.NAMES, f"playbooks/{playbook.name} is not a stage"
+
+
+def test_molecule_base_config_carries_the_registrys_calico_facts():
+    base = yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text())
+    shipped = base["provisioner"]["inventory"]["group_vars"]["all"]["kinstall_network_plugin"]
+    assert shipped == plugin_facts(plugins.get("calico"))
+
+
+def test_commands_and_shells_say_when_they_change_something():
+    for tasks in (ROOT / "roles").glob("*/tasks/*.yml"):
+        for task in _tasks(yaml.safe_load(tasks.read_text()) or []):
+            if {"ansible.builtin.command", "ansible.builtin.shell", "command", "shell"} & set(task):
+                assert "changed_when" in task, f"{tasks.relative_to(ROOT)}: '{task.get('name')}' has no changed_when"
+
+
+def _tasks(items):
+    for task in items:
+        yield task
+        for key in ("block", "rescue", "always"):
+            yield from _tasks(task.get(key, []))
