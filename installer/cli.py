@@ -157,8 +157,6 @@ def up(ctx, inventory, stages, skip_stages, limit, resume, check_idempotent, yes
     """Validate INVENTORY, show the plan, then run the stage playbooks on its hosts.
 
     Nothing is contacted when the inventory is invalid. Exit codes: see the README."""
-    import sys
-
     from installer import plan as planning
     from installer.inventory.validate import require_valid
     from installer.runner import engine, progress, report
@@ -247,6 +245,26 @@ def runs_show(run_id, output_format):
             click.echo("slowest tasks:")
             for task in slow:
                 click.echo(f"  {task.duration:7.2f} s  {task.host}: {task.stage} / {task.task}")
+
+
+@cli.command()
+@INVENTORY
+@click.option("--arch", "archs", multiple=True, type=click.Choice(["amd64", "arm64"]),
+              help="Only these architectures (default: every one kinstall supports).")
+@FORMAT
+@click.pass_context
+def artifacts(ctx, inventory, archs, output_format):
+    """Everything the cluster of INVENTORY will fetch: URLs, sha256 and the path in a files
+    mirror, so an air-gapped mirror can be filled from this list."""
+    from installer import artifacts as listing
+    from installer.inventory.validate import require_valid
+
+    ctx.meta["format"] = output_format
+    found = listing.for_cluster(require_valid(inventory).cluster, list(archs) or None)
+    if output_format == "json":
+        click.echo(json.dumps(listing.as_dicts(found), indent=2))
+    else:
+        click.echo(listing.render(found))
 
 
 @cli.command()
