@@ -301,13 +301,15 @@ def lab():
 @click.option("--control-planes", type=int, help="Control plane nodes (default 1); the rest are workers.")
 @click.option("--etcd", type=int, help="etcd members, an odd number (default 3, or 1 below 3 nodes).")
 @click.option("--write-inventory", type=click.Path(dir_okay=False), help="Also write the inventory here.")
-def lab_up(name, nodes, control_planes, etcd, write_inventory):
+@click.option("--node-memory", type=int, help="Cap each new node's memory (MB), to try small machines.")
+def lab_up(name, nodes, control_planes, etcd, write_inventory, node_memory):
     """Build the node image (once) and boot the lab, or reuse it; write its inventory."""
     from pathlib import Path
 
     from installer.lab import nodes as labs
 
-    result = labs.up(name, nodes, control_planes, etcd, report=lambda m: click.echo(f"lab {name}: {m}", err=True))
+    result = labs.up(name, nodes, control_planes, etcd, report=lambda m: click.echo(f"lab {name}: {m}", err=True),
+                     node_memory_mb=node_memory)
     if write_inventory:
         labs.write_inventory(result.lab, Path(write_inventory))
     lab_ = result.lab

@@ -43,6 +43,7 @@ class Lab:
     nodes: list[Node] = field(default_factory=list)
     control_planes: int = 1
     etcd: int = 1
+    node_memory_mb: int | None = None  # a memory cap per node (cgroup), to try small machines
 
     @property
     def directory(self) -> Path:
@@ -159,13 +160,16 @@ def _foreign(kind: str, name: str, lab: str) -> bool:
     return podman.labels(kind, name).get(LABEL) != lab
 
 
-def _check_room(nodes: int) -> None:
+def _check_room(nodes: int, node_memory_mb: int | None = None) -> None:
     if not 1 <= nodes <= MAX_NODES:
         raise UsageError(f"--nodes must be 1 to {MAX_NODES}, not {nodes}")
-    need, have = nodes * NODE_MEMORY_MB, _available_memory_mb()
+    if node_memory_mb is not None and node_memory_mb < 256:
+        raise UsageError(f"--node-memory must be at least 256 MB (systemd and sshd need that), not {node_memory_mb}")
+    each = node_memory_mb or NODE_MEMORY_MB
+    need, have = nodes * each, _available_memory_mb()
     if need > have * 0.8:
         raise UsageError(f"a lab of {nodes} nodes needs about {need} MB of memory and this machine has {have} MB "
-                         f"available; use at most {max(1, int(have * 0.8) // NODE_MEMORY_MB)} nodes")
+                         f"available; use at most {max(1, int(have * 0.8) // each)} nodes")
 
 
 def _layout(nodes: int, control_planes: int | None, etcd: int | None) -> tuple[int, int]:
@@ -179,11 +183,12 @@ def _layout(nodes: int, control_planes: int | None, etcd: int | None) -> tuple[i
 
 
 def up(name: str = "kinstall", nodes: int = 3, control_planes: int | None = None, etcd: int | None = None,
-       report=lambda message: None) -> UpResult:
-    """Create the lab, or reuse what exists (starting stopped nodes, adding missing ones)."""
+       report=lambda message: None, node_memory_mb: int | None = None) -> UpResult:
+    """Create the lab, or reuse what exists (starting stopped nodes, adding missing ones).
+    node_memory_mb caps each new node's memory, as a small machine would have."""
     _check_name(name)
     prereqs.require()
-    _check_room(nodes)
+    _check_room(nodes, node_memory_mb)
     existing = load(name) if (paths.labs() / name / "lab.json").exists() else None
     if existing and nodes < len(existing.nodes):
         raise UsageError(f"lab {name} has {len(existing.nodes)} nodes; a lab does not shrink: "
@@ -205,6 +210,8 @@ def up(name: str = "kinstall", nodes: int = 3, control_planes: int | None = None
     try:
         lab = existing or _new_lab(name, network, tag, undo)
         lab.control_planes, lab.etcd = control, members
+        if node_memory_mb is not None:
+            lab.node_memory_mb = node_memory_mb
         created = _ensure_nodes(lab, wanted, undo, report)
         _wait_for_ssh(lab, [n for n in lab.nodes if n.name in wanted])
         write_inventory(lab)
@@ -268,6 +275,7 @@ def _ensure_nodes(lab: Lab, wanted: list[str], undo: list, report) -> list[str]:
             podman.run("volume", "create", "--label", f"{LABEL}={lab.name}", volume)
         podman.run("run", "-d", "--name", container, "--hostname", name, "--network", lab.network, "--ip", node.ip,
                    "--systemd=always", "--privileged", "--cgroupns=private",
+                   *([f"--memory={lab.node_memory_mb}m"] if lab.node_memory_mb else []),
                    "--label", f"{LABEL}={lab.name}", "--label", f"io.kinstall.node={name}",
                    "-v", f"{volume}:/var/lib/containerd",
                    "-v", f"{lab.key}.pub:/root/.ssh/authorized_keys:ro",

@@ -105,3 +105,12 @@ def test_a_lab_with_nodes_but_no_state_here_says_why(home, monkeypatch):
         nodes.load("dev")
     with pytest.raises(UsageError, match="there is no lab named 'other'; labs here: dev"):
         nodes.load("other")
+
+
+def test_node_memory_caps_are_checked(monkeypatch):
+    monkeypatch.setattr(nodes, "_available_memory_mb", lambda: 4000)
+    nodes._check_room(3, node_memory_mb=1024)  # 3 GB of 4: fits
+    with pytest.raises(UsageError, match="--node-memory must be at least 256 MB"):
+        nodes._check_room(1, node_memory_mb=128)
+    with pytest.raises(UsageError, match="use at most 3 nodes"):
+        nodes._check_room(4, node_memory_mb=1024)
