@@ -14,5 +14,7 @@ def ssh(lab, node, command, check=True):
 
 
 def last_record(lab) -> dict:
-    """The newest run record under the module's own KINSTALL_HOME."""
-    return json.loads(sorted(Path(lab.home).glob("clusters/*/runs/*/record.json"))[-1].read_text())
+    """The newest run record under the module's own KINSTALL_HOME, whatever its cluster (run ids
+    start with their UTC start time)."""
+    found = sorted(Path(lab.home).glob("clusters/*/runs/*/record.json"), key=lambda p: p.parent.name)
+    return json.loads(found[-1].read_text())

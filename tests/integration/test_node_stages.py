@@ -53,3 +53,18 @@ def test_preflight_and_os_run_and_a_second_run_changes_nothing(run_lab):
         state = ssh(run_lab, node, "sysctl -n net.ipv4.ip_forward; command -v conntrack; "
                                    "grep -c ' node[0-9]$' /etc/hosts").stdout.split()
         assert state == ["1", "/usr/sbin/conntrack", str(len(run_lab.nodes))], (node, state)
+
+
+def test_a_node_with_too_little_memory_fails_preflight(run_lab):
+    """A 1-node lab capped at 1024 MB, control plane + worker + etcd: preflight must refuse it."""
+    from installer.lab import nodes as labs
+
+    small = labs.up("kinstall-small", nodes=1, node_memory_mb=1024).lab
+    try:
+        result = CliRunner().invoke(cli, ["up", str(small.inventory), "--yes", "--stages", "preflight,os"])
+        assert result.exit_code == 4, result.output
+        assert ("node1: 1 problem(s): has 1024 MB of memory; a control plane + node + etcd member needs 1700 MB"
+                in result.output)
+        assert [s["name"] for s in last_record(run_lab)["stages"]] == ["preflight"]  # os never ran
+    finally:
+        labs.down("kinstall-small")
