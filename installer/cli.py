@@ -31,7 +31,10 @@ class _Group(click.Group):
             if ctx.meta.get("debug"):
                 traceback.print_exc()
             ctx.exit(int(error.exit_code))
-        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            click.echo("kinstall: interrupted", err=True)
+            ctx.exit(int(ExitCode.INTERRUPTED))
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as error:  # noqa: BLE001 - the last line of defence for the user
             if ctx.meta.get("debug"):

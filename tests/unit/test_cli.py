@@ -90,3 +90,14 @@ def test_internal_errors_hide_the_traceback_unless_debug(monkeypatch):
 def test_every_sample_inventory_validates_and_plans(sample):
     assert run("validate", SAMPLES / sample).exit_code == 0
     assert run("plan", SAMPLES / sample).exit_code == 0
+
+
+def test_ctrl_c_outside_a_run_exits_as_interrupted(monkeypatch):
+    import installer.inventory.validate as validate_module
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(validate_module, "validate", interrupted)
+    result = run("validate", SAMPLES / "all-in-one")
+    assert result.exit_code == 5 and "kinstall: interrupted" in result.output
