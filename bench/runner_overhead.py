@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from installer.lab import nodes as labs
 from installer.runner import engine
+from timing import timed
 
 LAB = "bench-runner"
 
@@ -31,15 +30,6 @@ def playbook(directory: Path, tasks: int) -> Path:
     path = directory / "os.yml"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def timed(command: list[str], env: dict) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"{command[:3]} failed ({result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    return elapsed
 
 
 def main() -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import timed
 
 BIN = Path(sys.executable).parent
 
@@ -37,15 +37,6 @@ def build(directory: Path, hosts: int) -> Path:
     path = directory / "hosts.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def timed(command: list[str]) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed ({result.returncode}): {result.stderr[-2000:]}")
-    return elapsed
 
 
 def main() -> None:
