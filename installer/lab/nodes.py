@@ -385,8 +385,29 @@ def down(name: str) -> list[str]:
         podman.run("volume", "rm", "-f", volume["Name"])
     for network in podman.labelled("network", name):
         podman.run("network", "rm", "-f", network["name"])
+    for state_dir in cluster_states_of(directory):
+        shutil.rmtree(state_dir, ignore_errors=True)
     shutil.rmtree(directory, ignore_errors=True)
     return removed
+
+
+def cluster_states_of(directory: Path) -> list[Path]:
+    """State directories (run records, fact cache, lock) of clusters whose inventory lived in the
+    lab's directory: they go with the lab, so `lab down` leaves nothing behind."""
+    from installer import state
+
+    found = []
+    root = state.clusters()
+    for cluster in sorted(root.iterdir()) if root.is_dir() else []:
+        for record in cluster.glob("runs/*/record.json"):
+            try:
+                inventory = json.loads(record.read_text()).get("inputs", {}).get("inventory", "")
+            except (OSError, json.JSONDecodeError):
+                continue
+            if inventory and Path(inventory).is_relative_to(directory.resolve()):
+                found.append(cluster)
+                break
+    return found
 
 
 def status(name: str) -> list[dict]:

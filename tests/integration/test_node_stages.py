@@ -68,3 +68,4 @@ def test_a_node_with_too_little_memory_fails_preflight(run_lab):
         assert [s["name"] for s in last_record(run_lab)["stages"]] == ["preflight"]  # os never ran
     finally:
         labs.down("kinstall-small")
+    assert not labs.cluster_states_of(small.directory)  # its run records went with the lab

@@ -114,3 +114,14 @@ def test_node_memory_caps_are_checked(monkeypatch):
         nodes._check_room(1, node_memory_mb=128)
     with pytest.raises(UsageError, match="use at most 3 nodes"):
         nodes._check_room(4, node_memory_mb=1024)
+
+
+def test_down_finds_the_state_of_clusters_installed_from_the_labs_inventory(home):
+    import json as jsonlib
+
+    lab_dir = home / "labs" / "t"
+    for name, inventory in (("mine", lab_dir / "inventory.yml"), ("other", home / "elsewhere" / "hosts.yaml")):
+        run = home / "clusters" / name / "runs" / "r1"
+        run.mkdir(parents=True)
+        (run / "record.json").write_text(jsonlib.dumps({"inputs": {"inventory": str(inventory)}}))
+    assert nodes.cluster_states_of(lab_dir) == [home / "clusters" / "mine"]
