@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,6 @@ class NetworkPlugin:
     groups: tuple[str, ...] = ()  # extra inventory groups it reads
     alternative: str = ""  # the nearest maintained choice, for legacy plugins
     notes: str = ""
-    defaults: dict = field(default_factory=dict)
 
     def supports_minor(self, minor: tuple[int, int]) -> bool:
         low, high = self.kube_minors

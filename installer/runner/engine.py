@@ -140,7 +140,7 @@ def _eta_from(history: list[RunRecord], selected: list[str]):
 
     def eta(stage: str, elapsed: float) -> float | None:
         starts.setdefault(stage, elapsed)
-        left = [s for s in selected[selected.index(stage):]] if stage in selected else []
+        left = selected[selected.index(stage):] if stage in selected else []
         if any(s not in durations for s in left):
             return None
         return max(0.0, sum(durations[s] for s in left) - (elapsed - starts[stage]))
