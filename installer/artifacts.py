@@ -1,14 +1,18 @@
-"""Everything a cluster fetches: each file's upstream URL, its published sha256 and its path in
-a files mirror (the upstream host and path, as Kubespray's files_repo lays them out), so an
-air-gapped mirror can be filled from this list alone."""
+"""Everything a cluster fetches: each file's upstream URL, its sha256 (published upstream, or
+declared in the inventory with Kubespray's `<component>_checksums` variables), its path in a
+files mirror (the upstream host and path, as Kubespray's files_repo lays them out) and where this
+cluster fetches it from (download_source: upstream, mirror or bundle). An air-gapped mirror can be
+filled from this list alone; the download role reads the same list."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from urllib.parse import urlparse
 
 from installer import releases
 from installer.inventory.cluster import Cluster
+from installer.inventory.model import find_inventory_file
 
 # Upstream file of each component (facts from the projects' release pages).
 URLS = {
@@ -30,6 +34,16 @@ STAGES = {"kubeadm": "control-plane", "kubelet": "nodes", "kubectl": "control-pl
           "containerd": "runtime", "runc": "runtime", "cni-plugins": "runtime", "crictl": "runtime",
           "calicoctl": "network"}
 PLUGIN_TOOLS = {"calico": ("calicoctl",)}
+# The hosts that get each file (an inventory group).
+HOSTS = {"kubeadm": "k8s_cluster", "kubelet": "k8s_cluster", "kubectl": "kube_control_plane", "etcd": "etcd",
+         "containerd": "k8s_cluster", "runc": "k8s_cluster", "cni-plugins": "k8s_cluster", "crictl": "k8s_cluster",
+         "calicoctl": "kube_control_plane"}
+# Kubespray's variables for checksums an inventory declares: {arch: {version: sha256}}.
+CHECKSUM_SETTINGS = {"kubeadm": "kubeadm_checksums", "kubelet": "kubelet_checksums",
+                     "kubectl": "kubectl_checksums", "etcd": "etcd_binary_checksums",
+                     "containerd": "containerd_archive_checksums", "runc": "runc_checksums",
+                     "cni-plugins": "cni_binary_checksums", "crictl": "crictl_checksums",
+                     "calicoctl": "calicoctl_binary_checksums"}
 
 
 @dataclass(frozen=True)
@@ -41,22 +55,57 @@ class Artifact:
     sha256: str | None  # None: no published checksum is known, so kinstall will not fetch it
     mirror_path: str  # where a files mirror (or a bundle directory) keeps it
     stage: str
+    hosts: str = ""  # the group whose hosts get it
+    source: str = ""  # where this cluster fetches it: the URL, a mirror URL or a bundle file
 
 
-def artifact(component: str, version: str, arch: str) -> Artifact:
+def declared_checksum(settings: dict, component: str, arch: str, version: str) -> str | None:
+    """A checksum the inventory declares (versions written with or without a leading v)."""
+    table = settings.get(CHECKSUM_SETTINGS[component])
+    by_version = table.get(arch) if isinstance(table, dict) else None
+    if not isinstance(by_version, dict):
+        return None
+    found = by_version.get(version, by_version.get(f"v{version}"))
+    return found.lower() if isinstance(found, str) else None
+
+
+def artifact(component: str, version: str, arch: str, settings: dict | None = None) -> Artifact:
     url = URLS[component].format(version=version, arch=arch)
     parsed = urlparse(url)
-    return Artifact(component, version, arch, url, releases.component_checksum(component, arch, version),
-                    parsed.netloc + parsed.path, STAGES[component])
+    sha256 = (declared_checksum(settings or {}, component, arch, version)
+              or releases.component_checksum(component, arch, version))
+    return Artifact(component, version, arch, url, sha256, parsed.netloc + parsed.path, STAGES[component],
+                    HOSTS[component], url)
+
+
+def download_source(settings: dict) -> str:
+    """upstream, mirror or bundle; a Kubespray inventory that sets files_repo means its mirror."""
+    return settings.get("download_source") or ("mirror" if settings.get("files_repo") else "upstream")
+
+
+def bundle_dir(cluster: Cluster) -> Path:
+    base = find_inventory_file(Path(cluster.inventory_file)).resolve().parent
+    return (base / str(cluster.settings["download_bundle_dir"])).resolve()
 
 
 def for_cluster(cluster: Cluster, archs: list[str] | None = None) -> list[Artifact]:
     versions = {"kubeadm": cluster.release.version, "kubelet": cluster.release.version,
                 "kubectl": cluster.release.version, **cluster.components}
+    if cluster.settings.get("crictl_enabled") is False:
+        del versions["crictl"]
     for tool in PLUGIN_TOOLS.get(cluster.plugin.name, ()):
         versions[tool] = cluster.plugin.version
-    return [artifact(component, version, arch) for arch in (archs or releases.archs())
-            for component, version in versions.items()]
+    source = download_source(cluster.settings)
+    found = []
+    for arch in archs or releases.archs():
+        for component, version in versions.items():
+            a = artifact(component, version, arch, cluster.settings)
+            if source == "mirror":
+                a = replace(a, source=str(cluster.settings["files_repo"]).rstrip("/") + "/" + a.mirror_path)
+            elif source == "bundle":
+                a = replace(a, source=str(bundle_dir(cluster) / a.mirror_path))
+            found.append(a)
+    return found
 
 
 def as_dicts(found: list[Artifact]) -> list[dict]:
@@ -68,6 +117,7 @@ def render(found: list[Artifact]) -> str:
     for a in found:
         checksum = a.sha256 or "UNKNOWN (no published sha256 known: kinstall will not fetch it)"
         lines.append(f"{a.component:<12} {a.version:<8} {a.arch:<6} {a.stage:<14} {a.url}\n"
-                     f"{'':<12} sha256 {checksum}\n{'':<12} mirror {a.mirror_path}")
+                     f"{'':<12} sha256 {checksum}\n{'':<12} mirror {a.mirror_path}"
+                     + (f"\n{'':<12} from   {a.source}" if a.source != a.url else ""))
     lines.append("images: none yet (the stages that run containers, network and addons, are not written yet)")
     return "\n".join(lines)

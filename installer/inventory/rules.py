@@ -6,8 +6,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from installer import plugins, releases
+from installer import artifacts, plugins, releases
 from installer.inventory.findings import WARNING, Finding
 from installer.inventory.model import CLUSTER, CONTROL_PLANE, ETCD, NODES, Inventory, known_groups
 from installer.inventory import schema
@@ -44,6 +45,14 @@ class Context:
             doc, path = group.defined[0]
             return doc.finding(path, message, severity=severity, rule=rule, key=True)
         return self.root(message, severity=severity, rule=rule)
+
+    def settings_values(self) -> dict:
+        return {name: self.value(name) for name in self.settings}
+
+    @property
+    def base_dir(self) -> Path:
+        """The inventory file's directory: relative paths in settings start there."""
+        return Path(self.inventory.main.file).resolve().parent if self.inventory.main else Path.cwd()
 
     def members(self, group: str) -> list[str]:
         return sorted(self.inventory.members(group))
@@ -312,17 +321,38 @@ def component_versions(ctx: Context):
         if not isinstance(version, str) or ctx.templated(key) or releases.parse_version(version) is None:
             continue
         bare = version.lstrip("v")
+        declared = [arch for arch in releases.archs()
+                    if artifacts.declared_checksum(ctx.settings_values(), component, arch, bare)]
+        if declared:  # the inventory vouches for the file; hosts of other archs fail at download
+            continue
         missing = [arch for arch in releases.archs() if releases.component_checksum(component, arch, bare) is None]
         if missing:
             known = sorted(releases.checksums()[component][missing[0]], key=releases.version_key)[-3:]
+            variable = artifacts.CHECKSUM_SETTINGS[component]
             yield ctx.at(key, f"{key} {version} has no known sha256 for {', '.join(missing)}, so kinstall cannot "
-                         f"verify the download; newest known: {', '.join(known)}", rule="component-version")
+                         f"verify the download; newest known: {', '.join(known)}; or declare it in {variable}",
+                         rule="component-version")
+
+
+def download_source(ctx: Context):
+    source = ctx.value("download_source")
+    if source == "mirror" and not ctx.value("files_repo"):
+        yield ctx.at("download_source", "download_source is mirror but files_repo is not set: set files_repo to "
+                     "the files repository's URL", rule="download-source")
+    if source == "bundle":
+        bundle = ctx.value("download_bundle_dir")
+        if not bundle:
+            yield ctx.at("download_source", "download_source is bundle but download_bundle_dir is not set: set it "
+                         "to the directory `kinstall bundle` made", rule="download-source")
+        elif not ctx.templated("download_bundle_dir") and not (ctx.base_dir / str(bundle)).is_dir():
+            yield ctx.at("download_bundle_dir", f"download_bundle_dir {bundle} is not a directory on this machine: "
+                         "make it with `kinstall bundle`", rule="download-source")
 
 
 RULES = (
     groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
-    plugin_groups, calico_encapsulation, component_versions,
+    plugin_groups, calico_encapsulation, component_versions, download_source,
 )
 
 

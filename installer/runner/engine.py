@@ -16,10 +16,11 @@ from pathlib import Path
 
 import ansible_runner
 
-from installer import state, stages
+from installer import artifacts, state, stages
 from installer.errors import ExitCode, UsageError
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import find_inventory_file
+from installer.lab import paths
 from installer.runner import records
 from installer.runner.events import StageCollector
 from installer.runner.lock import ClusterLock
@@ -90,12 +91,21 @@ def forks(hosts: int) -> int:
     return max(5, min(MAX_FORKS, hosts))
 
 
-def extravars(cluster: Cluster, stage: str, run_id: str) -> dict:
-    """The cluster's resolved settings (defaults included) for the roles, plus run context."""
+def extravars(cluster: Cluster, stage: str, run_id: str, run_stages: list[str] | None = None,
+              cluster_directory: Path | None = None) -> dict:
+    """The cluster's resolved settings (defaults included) for the roles, plus run context: the
+    files to fetch (artifacts.py is their one source), where the controller caches them and keeps
+    the cluster's certificates."""
     values = {k: v for k, v in cluster.settings.items() if v is not None}
     values.update(kinstall_stage=stage, kinstall_run_id=run_id, kinstall_components=cluster.components,
                   kinstall_kubeadm_api=cluster.release.kubeadm_api, kube_version=cluster.release.version,
-                  kinstall_network_plugin=plugin_facts(cluster.plugin))
+                  kinstall_network_plugin=plugin_facts(cluster.plugin),
+                  kinstall_artifacts=artifacts.as_dicts(artifacts.for_cluster(cluster)),
+                  kinstall_download_source=artifacts.download_source(cluster.settings),
+                  kinstall_download_cache=str(paths.cache() / "files"),
+                  kinstall_run_stages=list(run_stages or stages.NAMES))
+    if cluster_directory is not None:
+        values["kinstall_pki_dir"] = str(cluster_directory / "pki")
     return values
 
 
@@ -238,7 +248,7 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
         result = ansible_runner.run(
             private_data_dir=str(private), ident=prefix + name, playbook=str(playbook.resolve()),
             project_dir=str(options.playbook_dir.resolve()), inventory=sources,
-            envvars=env, extravars=extravars(cluster, name, record.id),
+            envvars=env, extravars=extravars(cluster, name, record.id, selected, directory),
             limit=options.limit, forks=forks(len(cluster.hosts)), cmdline="--check --diff" if options.check_mode
             else None, event_handler=collector, cancel_callback=interrupt.flag.is_set, quiet=True,
             suppress_env_files=True)
