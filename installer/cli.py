@@ -372,6 +372,23 @@ def lab_ssh(name, node, command):
     os.execvp(argv[0], argv)
 
 
+@lab.command("files")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+def lab_files(output_format):
+    """The lab's files repository (Debian's binaries in the upstream layout): build it if needed
+    and print where it is and what it holds. JSON gives the variables a role run needs."""
+    from installer.lab import files_repo
+
+    found = files_repo.manifest()
+    if output_format == "json":
+        click.echo(json.dumps(files_repo.role_vars(found), indent=2))
+        return
+    click.echo(f"files repository: {found['dir']}")
+    for component, entry in found["components"].items():
+        click.echo(f"  {component:<12} {entry['version']:<8} (Debian {entry['debian_version']})  sha256 {entry['sha256']}")
+    click.echo(f"  test image   {found['test_image']['name']}  {found['test_image']['path']}")
+
+
 @lab.command("doctor")
 def lab_doctor():
     """Check this machine's prerequisites for the lab and say how to fix what is missing."""

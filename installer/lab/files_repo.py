@@ -9,6 +9,7 @@ cache under the build directory) downloads the packages, so the host's apt state
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -27,7 +28,7 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 ARCH = "amd64"
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 MANIFEST = "kinstall-lab-files.json"
 
 # component -> (Debian packages, files taken from them, how the upstream release file holds them)
@@ -43,6 +44,10 @@ CONTENTS = {
                                                         "usr/lib/cni/host-device", "usr/lib/cni/static"), "./"),
     "etcd": (("etcd-server", "etcd-client"), ("usr/bin/etcd", "usr/bin/etcdctl"), "etcd-v{version}-linux-{arch}/"),
 }
+# A test image for the lab's runtime checks: Debian's static busybox in an OCI archive made here.
+TEST_IMAGE = "localhost/kinstall-busybox:lab"
+TEST_IMAGE_FILE = "images/kinstall-busybox.oci.tar"
+
 # The inventory variable (Kubespray's name) that declares each component's checksums.
 CHECKSUM_VARIABLES = {"containerd": "containerd_archive_checksums", "runc": "runc_checksums",
                       "cni-plugins": "cni_binary_checksums", "etcd": "etcd_binary_checksums"}
@@ -87,6 +92,19 @@ def inventory_vars(found: dict) -> dict:
     return values
 
 
+def role_vars(found: dict) -> dict:
+    """What kinstall would pass the roles for an inventory installing from this repository (used
+    by the Molecule scenarios, which run the roles without kinstall)."""
+    settings = inventory_vars(found)
+    listed = []
+    for component, entry in found["components"].items():
+        a = artifacts.artifact(component, entry["version"], ARCH, settings)
+        listed.append({**dataclasses.asdict(a), "source": str(Path(found["dir"]) / a.mirror_path)})
+    return {"kinstall_artifacts": listed, "kinstall_download_source": "bundle", "crictl_enabled": False,
+            "kinstall_test_image": {"name": found["test_image"]["name"],
+                                    "archive": str(Path(found["dir"]) / found["test_image"]["path"])}}
+
+
 def _apt(work: Path, *args: str, cwd: Path | None = None) -> None:
     options = ["-o", f"Dir::Etc::sourcelist={work / 'sources.list'}", "-o", "Dir::Etc::sourceparts=-",
                "-o", f"Dir::State::lists={work / 'lists'}", "-o", f"Dir::Cache={work / 'cache'}",
@@ -111,6 +129,53 @@ def _pack_tar(members: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
+def _oci_archive(busybox: bytes) -> bytes:
+    """An OCI image archive (what `ctr images import` reads) holding /bin/busybox and /bin/sh."""
+    layer_raw = io.BytesIO()
+    with tarfile.open(fileobj=layer_raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in ("bin", "tmp"):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755 if name == "bin" else 0o1777
+            tar.addfile(info)
+        info = tarfile.TarInfo("bin/busybox")
+        info.size, info.mode = len(busybox), 0o755
+        tar.addfile(info, io.BytesIO(busybox))
+        info = tarfile.TarInfo("bin/sh")
+        info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+        tar.addfile(info)
+    layer = layer_raw.getvalue()
+    blobs = {}
+
+    def blob(data: bytes) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return {"digest": digest, "size": len(data)}
+
+    def js(value) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+    layer_desc = {"mediaType": "application/vnd.oci.image.layer.v1.tar", **blob(layer)}
+    config = {"architecture": ARCH, "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+              "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]}}
+    config_desc = {"mediaType": "application/vnd.oci.image.config.v1+json", **blob(js(config))}
+    manifest_desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                     **blob(js({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                "config": config_desc, "layers": [layer_desc]})),
+                     "annotations": {"io.containerd.image.name": TEST_IMAGE,
+                                     "org.opencontainers.image.ref.name": TEST_IMAGE.rsplit(":", 1)[1]}}
+    members = {"oci-layout": js({"imageLayoutVersion": "1.0.0"}),
+               "index.json": js({"schemaVersion": 2, "manifests": [manifest_desc]})}
+    for digest, data in blobs.items():
+        members["blobs/sha256/" + digest.split(":")[1]] = data
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in sorted(members):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(members[name]), 0o644
+            tar.addfile(info, io.BytesIO(members[name]))
+    return out.getvalue()
+
+
 def build(root: Path) -> None:
     work = root / "work"
     shutil.rmtree(root, ignore_errors=True)
@@ -118,7 +183,7 @@ def build(root: Path) -> None:
         (work / sub).mkdir(parents=True)
     (work / "sources.list").write_text(f"deb [signed-by={KEYRING}] {MIRROR} {SUITE} main\n")
     _apt(work, "update")
-    packages = [p for packs, _, _ in CONTENTS.values() for p in packs]
+    packages = [p for packs, _, _ in CONTENTS.values() for p in packs] + ["busybox-static"]
     _apt(work, "download", *[f"{p}:{ARCH}" for p in packages], cwd=work / "debs")
     versions = {}
     for deb in (work / "debs").glob("*.deb"):
@@ -143,5 +208,9 @@ def build(root: Path) -> None:
         target.write_bytes(blob)
         found["components"][component] = {"version": version, "sha256": hashlib.sha256(blob).hexdigest(),
                                           "path": entry.mirror_path, "debian_version": versions[packs[0]]}
+    image = repo / TEST_IMAGE_FILE
+    image.parent.mkdir(parents=True, exist_ok=True)
+    image.write_bytes(_oci_archive((work / "unpacked" / "bin" / "busybox").read_bytes()))
+    found["test_image"] = {"name": TEST_IMAGE, "path": TEST_IMAGE_FILE}
     (repo / MANIFEST).write_text(json.dumps(found, indent=2) + "\n")
     shutil.rmtree(work)

@@ -103,10 +103,18 @@ def extravars(cluster: Cluster, stage: str, run_id: str, run_stages: list[str] |
                   kinstall_artifacts=artifacts.as_dicts(artifacts.for_cluster(cluster)),
                   kinstall_download_source=artifacts.download_source(cluster.settings),
                   kinstall_download_cache=str(paths.cache() / "files"),
-                  kinstall_run_stages=list(run_stages or stages.NAMES))
+                  kinstall_run_stages=_fetch_for(run_stages))
     if cluster_directory is not None:
         values["kinstall_pki_dir"] = str(cluster_directory / "pki")
     return values
+
+
+def _fetch_for(run_stages: list[str] | None) -> list[str]:
+    """The stages whose files the download stage fetches: those of this run; for a run of the
+    download stage alone (filling the hosts ahead of time), every stage that has a playbook."""
+    if run_stages and set(run_stages) != {"download"}:
+        return list(run_stages)
+    return [s for s in stages.NAMES if (PLAYBOOKS / f"{s}.yml").exists()]
 
 
 def plugin_facts(plugin) -> dict:

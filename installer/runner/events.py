@@ -32,6 +32,10 @@ def failure_message(result: dict) -> str:
     """The module's message and its stderr, as a person needs them to see what went wrong."""
     if result.get("_ansible_no_log") or "censored" in result:
         return "the task's output is hidden (no_log), as it handles secrets; run the task by hand to see more"
+    items = [r for r in result.get("results") or [] if isinstance(r, dict) and r.get("failed")]
+    if items:  # a loop: what each failed item said, not Ansible's "One or more items failed"
+        message = "; ".join(failure_message(r) for r in items)
+        return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + " ..."
     parts = [str(result.get("msg") or "").strip()]
     for key in ("stderr", "module_stderr", "exception"):
         text = str(result.get(key) or "").strip()

@@ -1,11 +1,17 @@
-"""kinstall's own preflight and os stages, for real on the lab."""
+"""kinstall's node stages (preflight, os, download, runtime, etcd, loadbalancer), for real on the lab."""
 
+import http.server
+import subprocess
+import threading
 from pathlib import Path
+
+import yaml
 
 import pytest
 from click.testing import CliRunner
 
 from installer.cli import cli
+from installer.lab import files_repo
 from tests.integration.helpers import last_record, ssh
 
 pytestmark = pytest.mark.lab
@@ -44,15 +50,110 @@ def test_old_group_names_reach_ansible_as_the_current_ones(run_lab, tmp_path):
     assert result.exit_code == 4 and "tcp 6443 (API server) is in use by nc" in result.output
 
 
-def test_preflight_and_os_run_and_a_second_run_changes_nothing(run_lab):
-    result = CliRunner().invoke(cli, ["up", run_lab.inventory, "--yes", "--stages", "preflight,os",
-                                      "--check-idempotent"])
+def _variant(run_lab, tmp_path, **changes) -> str:
+    """The lab's inventory with some cluster variables changed."""
+    document = yaml.safe_load(Path(run_lab.inventory).read_text())
+    document["all"]["vars"].update(changes)
+    path = tmp_path / "hosts.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return str(path)
+
+
+def _nothing_installed(run_lab):
+    for node in run_lab.nodes:
+        found = ssh(run_lab, node, "ls /var/cache/kinstall/releases /usr/local/bin/containerd 2>/dev/null",
+                    check=False).stdout
+        assert found == "", (node, found)
+
+
+def test_an_unreachable_mirror_stops_the_download_naming_the_file_and_nothing_is_installed(run_lab, tmp_path):
+    inventory = _variant(run_lab, tmp_path, download_source="mirror", files_repo="http://127.0.0.1:9/files")
+    result = CliRunner().invoke(cli, ["up", inventory, "--yes", "--stages", "download,runtime"])
+    assert result.exit_code == 4, result.output
+    assert "cannot fetch http://127.0.0.1:9/files/github.com/containerd/containerd/releases/download/v" in result.output
+    assert "check that the source (files_repo or the network) is reachable" in result.output
+    _nothing_installed(run_lab)
+
+
+def test_a_wrong_checksum_stops_the_download_naming_the_file_and_nothing_is_installed(run_lab, tmp_path):
+    document = yaml.safe_load(Path(run_lab.inventory).read_text())
+    version = document["all"]["vars"]["runc_version"]
+    inventory = _variant(run_lab, tmp_path, runc_checksums={"amd64": {version: "0" * 64}})
+    result = CliRunner().invoke(cli, ["up", inventory, "--yes", "--stages", "download,runtime"])
+    assert result.exit_code == 4, result.output
+    assert f"runc {version} (amd64): sha256 mismatch" in result.output and "expected " + "0" * 64 in result.output
+    _nothing_installed(run_lab)
+
+
+def test_a_mirror_over_http_sends_each_file_once_and_hosts_verify_it(run_lab, tmp_path, monkeypatch):
+    """The lab's files repository served over HTTP on loopback, a cache of the test's own: every
+    file is requested once, however many hosts get it."""
+    repo = Path(yaml.safe_load(Path(run_lab.inventory).read_text())["all"]["vars"]["download_bundle_dir"])
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(repo), **kwargs)
+
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("KINSTALL_CACHE", str(tmp_path / "cache"))
+    try:
+        inventory = _variant(run_lab, tmp_path, download_source="mirror",
+                             files_repo=f"http://127.0.0.1:{server.server_address[1]}")
+        result = CliRunner().invoke(cli, ["up", inventory, "--yes", "--stages", "download"])
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    fetched = sorted(r.split("/")[-1] for r in requests)
+    assert len(fetched) == len(set(fetched)) == 4, requests  # containerd, runc, CNI plugins, etcd: once each
+    assert any(name.startswith("etcd-v") for name in fetched)
+    for node in run_lab.nodes:  # etcd only to the etcd group; the runtime's files to every node
+        listing = ssh(run_lab, node, "cd /var/cache/kinstall/releases && find . -type f | sort").stdout
+        assert "containerd-" in listing and "runc.amd64" in listing, (node, listing)
+
+
+def test_the_node_stages_run_and_a_second_run_changes_nothing(run_lab):
+    result = CliRunner().invoke(cli, ["up", run_lab.inventory, "--yes", "--stages",
+                                      "preflight,os,download,runtime,etcd,loadbalancer", "--check-idempotent"])
     assert result.exit_code == 0, result.output
     assert "idempotent: the second run changed nothing" in result.output
     for node in run_lab.nodes:
         state = ssh(run_lab, node, "sysctl -n net.ipv4.ip_forward; command -v conntrack; "
-                                   "grep -c ' node[0-9]$' /etc/hosts").stdout.split()
-        assert state == ["1", "/usr/sbin/conntrack", str(len(run_lab.nodes))], (node, state)
+                                   "grep -c ' node[0-9]$' /etc/hosts; systemctl is-active containerd; "
+                                   "systemctl is-enabled containerd").stdout.split()
+        assert state == ["1", "/usr/sbin/conntrack", str(len(run_lab.nodes)), "active", "enabled"], (node, state)
+    # etcd: every member healthy over TLS; without a client certificate the cluster refuses
+    health = ssh(run_lab, "node1", "etcdctl.sh endpoint health --cluster 2>&1")
+    assert health.stdout.count("is healthy") == 3, health.stdout
+    refused = ssh(run_lab, "node1", "ETCDCTL_API=3 etcdctl --endpoints https://127.0.0.1:2379 "
+                                    "--cacert /etc/etcd/pki/ca.crt --dial-timeout 3s get / 2>&1", check=False)
+    assert refused.returncode != 0, refused.stdout
+    listeners = ssh(run_lab, "node1", "ss -ltn '( sport = :2379 or sport = :2380 )' | tail -n +2").stdout
+    assert listeners.count("LISTEN") == 3  # 2379 on the node's address and loopback, 2380: all TLS
+    plaintext = "python3 -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:2379/health')\""
+    answer = ssh(run_lab, "node1", plaintext, check=False)
+    assert answer.returncode != 0 and "Traceback" in answer.stderr, answer.stderr  # TLS only: no plaintext answer
+    modes = ssh(run_lab, "node1", "stat -c '%a %U %n' /etc/etcd/pki/*.key").stdout.split("\n")
+    assert all(line.startswith("600 etcd ") for line in modes if line), modes
+    snapshot = ssh(run_lab, "node1", "etcd-snapshot /var/tmp/etcd-backup 2>/dev/null").stdout.strip()
+    assert snapshot.startswith("/var/tmp/etcd-backup/etcd-node1-") and snapshot.endswith(".db")
+    # the runtime runs a container from a locally imported image (Debian has no crictl: ctr)
+    bundle = Path(yaml.safe_load(Path(run_lab.inventory).read_text())["all"]["vars"]["download_bundle_dir"])
+    image = files_repo.manifest(bundle.parent)["test_image"]
+    subprocess.run(["scp", "-F", run_lab.ssh_config, "-q", str(bundle / image["path"]), "node2:/var/tmp/image.tar"],
+                   check=True, timeout=120)
+    ran = ssh(run_lab, "node2", f"ctr -n kinstall-test images import /var/tmp/image.tar >/dev/null && "
+                                f"ctr -n kinstall-test run --rm {image['name']} check /bin/sh -c 'echo ran in a container'")
+    assert ran.stdout.strip() == "ran in a container"
+    # the local API proxy on the nodes that are not control planes, pointing at the control plane
+    for node in run_lab.nodes[1:]:
+        proxy = ssh(run_lab, node, "systemctl is-active nginx; ss -ltn 'sport = :6443' | tail -n +2").stdout
+        assert proxy.startswith("active") and "127.0.0.1:6443" in proxy, (node, proxy)
+    assert ssh(run_lab, "node1", "systemctl is-active nginx", check=False).stdout.strip() != "active"
 
 
 def test_a_node_with_too_little_memory_fails_preflight(run_lab):

@@ -151,3 +151,9 @@ def test_report_names_host_stage_task_message_and_the_commands():
     assert "  FAILED n2: os / os_role / Write\n    boom" in text
     assert "continue from the failed stage: kinstall up /inv/hosts.yaml --resume" in text
     assert "run that stage alone:           kinstall up /inv/hosts.yaml --stages os" in text
+
+
+def test_a_failed_loop_reports_what_each_failed_item_said():
+    result = {"msg": "One or more items failed", "results": [
+        {"failed": False, "msg": "ok"}, {"failed": True, "msg": "runc 1.1.5 (amd64): sha256 mismatch"}]}
+    assert events.failure_message(result) == "runc 1.1.5 (amd64): sha256 mismatch"
