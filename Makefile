@@ -35,14 +35,14 @@ unit: deps
 	$(BIN)/pytest tests/unit
 
 # The demo boots a 3-node lab and goes as far as kinstall goes today: validate and plan the
-# lab's inventory, then run the stages that exist (preflight, os) for real, twice: the second
-# run must change nothing. `kinstall lab down kinstall` removes the lab.
+# lab's inventory, then run the node stages for real, twice: the second run must change nothing.
+# `kinstall lab down kinstall` removes the lab.
 demo: deps
 	$(BIN)/kinstall plugins
 	$(BIN)/kinstall validate $(DEMO_INVENTORY)
 	$(BIN)/kinstall lab up --name $(LAB) --nodes 3
 	$(BIN)/kinstall validate $(LAB_INVENTORY)
-	$(BIN)/kinstall up $(LAB_INVENTORY) --yes --stages preflight,os --check-idempotent
+	$(BIN)/kinstall up $(LAB_INVENTORY) --yes --stages preflight,os,download,runtime,etcd,loadbalancer --check-idempotent
 
 bench: deps
 	$(BIN)/python bench/validate_scale.py

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from installer import __version__, plugins
-from installer.errors import ExitCode, InvalidInput, KinstallError
+from installer.errors import ExitCode, InvalidInput, KinstallError, UsageError
 
 FORMAT = click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
                       show_default=True, help="Output format.")
@@ -268,6 +268,34 @@ def artifacts(ctx, inventory, archs, output_format):
         click.echo(json.dumps(listing.as_dicts(found), indent=2))
     else:
         click.echo(listing.render(found))
+
+
+@cli.command()
+@click.argument("inventory", type=click.Path(path_type=Path))
+@click.option("--output", "output", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="The bundle directory (made if missing; files already there and intact are kept).")
+@click.option("--from", "mirror", help="The files repository to fill it from (default: the inventory's files_repo).")
+@click.option("--arch", "archs", multiple=True, type=click.Choice(["amd64", "arm64"]),
+              help="Only these architectures (default: every one kinstall supports).")
+@click.option("--stages", "stage_names", help="Only the files of these stages (default: all).")
+def bundle(inventory, output, mirror, archs, stage_names):
+    """Build a bundle directory for air-gapped installs: every file the cluster of INVENTORY
+    fetches, from a files repository, each checked against its sha256."""
+    from installer import artifacts as listing
+    from installer import bundle as bundles
+    from installer.inventory.validate import require_valid
+
+    cluster = require_valid(inventory).cluster
+    mirror = mirror or cluster.settings.get("files_repo")
+    if not mirror:
+        raise UsageError("say where to fill the bundle from: --from URL, or files_repo in the inventory")
+    found = listing.for_cluster(cluster, list(archs) or None)
+    if stage_names:
+        wanted = {s.strip() for s in stage_names.split(",")}
+        found = [a for a in found if a.stage in wanted]
+    fetched = bundles.build(found, mirror, output, report=click.echo)
+    click.echo(f"bundle {output}: {len(found)} files ({len(fetched)} fetched, {len(found) - len(fetched)} already there); "
+               f"install from it with download_source: bundle and download_bundle_dir: {output.resolve()}")
 
 
 @cli.command()

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from installer import artifacts, releases
 from installer.cli import cli
 from installer.inventory.validate import validate
-from tests.paths import SAMPLES
+from tests.paths import FIXTURES, SAMPLES
 
 
 def _cluster(sample):
@@ -42,3 +42,15 @@ def test_artifacts_command():
     body = json.loads(result.output)
     assert {a["arch"] for a in body} == {"amd64"} and len(body) == 9
     assert CliRunner().invoke(cli, ["artifacts", "/nonexistent"]).exit_code == 2
+
+
+def test_inventory_checksums_and_the_download_source(tmp_path):
+    cluster = validate(FIXTURES / "valid-declared-checksums" / "hosts.yaml").cluster
+    etcd = next(a for a in artifacts.for_cluster(cluster, ["amd64"]) if a.component == "etcd")
+    assert etcd.version == "3.4.23"
+    assert etcd.sha256 == "0f2d6fbd35bbb8ba4d0e1eb2e93e0daa3d4ee1bec23a80d1c1ab5a6f8cba4c77"
+    assert etcd.source == str((FIXTURES / "valid-declared-checksums" / "bundle" / etcd.mirror_path).resolve())
+    assert etcd.hosts == "etcd"
+    cluster.settings.update(download_source=None, files_repo="http://files.example.net/k8s/")
+    etcd = next(a for a in artifacts.for_cluster(cluster, ["amd64"]) if a.component == "etcd")
+    assert etcd.source == "http://files.example.net/k8s/" + etcd.mirror_path  # files_repo alone means mirror
