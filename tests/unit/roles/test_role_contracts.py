@@ -48,3 +48,10 @@ def _tasks(items):
         yield task
         for key in ("block", "rescue", "always"):
             yield from _tasks(task.get(key, []))
+
+
+def test_every_playbook_role_and_scenario_file_is_valid_yaml():
+    files = [p for d in ("playbooks", "roles", "molecule") for p in (ROOT / d).rglob("*.yml")]
+    assert len(files) > 20
+    for path in files:
+        yaml.safe_load(path.read_text())  # raises, naming the file and line, on a syntax error
