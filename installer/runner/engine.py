@@ -257,6 +257,8 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
             private_data_dir=str(private), ident=prefix + name, playbook=str(playbook.resolve()),
             project_dir=str(options.playbook_dir.resolve()), inventory=sources,
             envvars=env, extravars=extravars(cluster, name, record.id, selected, directory),
+            # Facts are gathered once a run, by its first stage, and read from there by the others.
+            fact_cache=str(Path(record.directory) / "facts"),
             limit=options.limit, forks=forks(len(cluster.hosts)), cmdline="--check --diff" if options.check_mode
             else None, event_handler=collector, cancel_callback=interrupt.flag.is_set, quiet=True,
             suppress_env_files=True)

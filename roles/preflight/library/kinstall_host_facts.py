@@ -80,8 +80,16 @@ def module_state(name, can_probe):
     return "available" if rc == 0 else "missing"
 
 
+def _resolve(name):
+    if not name:
+        return ""
+    rc, out, _ = _run("getent", "hosts", name)
+    return out.split()[0] if rc == 0 and out.split() else ""
+
+
 def main():
-    module = AnsibleModule(argument_spec={"modules": {"type": "list", "elements": "str", "default": []}},
+    module = AnsibleModule(argument_spec={"modules": {"type": "list", "elements": "str", "default": []},
+                                          "name": {"type": "str", "default": ""}},
                            supports_check_mode=True)
     can_probe = os.path.isdir(f"/lib/modules/{os.uname().release}")
     rc, out, _ = _run("systemd-detect-virt", "--container")
@@ -96,6 +104,8 @@ def main():
         "active_services": [name for name in ("docker", "crio")
                             if _run("systemctl", "is-active", "--quiet", name)[0] == 0],
         "docker_socket": os.path.exists("/var/run/docker.sock"),
+        # What the host's own resolver makes of its inventory name (getent's first answer; "" when none).
+        "resolved": _resolve(module.params["name"]),
     })
 
 
