@@ -108,16 +108,38 @@ def for_cluster(cluster: Cluster, archs: list[str] | None = None) -> list[Artifa
     return found
 
 
+def images_for_cluster(cluster: Cluster) -> list[dict]:
+    """The container images a bundle brings (name, archive path, sha256, the group that gets it),
+    from its manifest; none for the other sources, whose images come from registries."""
+    if download_source(cluster.settings) != "bundle":
+        return []
+    import json
+
+    directory = bundle_dir(cluster)
+    try:
+        manifest = json.loads((directory / "kinstall-bundle.json").read_text())
+    except (OSError, ValueError):
+        return []
+    # component/version/mirror_path: the fields the download role's checks read for any file.
+    return [{"hosts": "k8s_cluster", **image, "source": str(directory / image["path"]), "component": image["name"],
+             "version": "image", "mirror_path": image["path"]}
+            for image in manifest.get("images", []) if isinstance(image, dict) and {"name", "path", "sha256"} <= set(image)]
+
+
 def as_dicts(found: list[Artifact]) -> list[dict]:
     return [asdict(a) for a in found]
 
 
-def render(found: list[Artifact]) -> str:
+def render(found: list[Artifact], images: list[dict] | None = None) -> str:
     lines = []
     for a in found:
         checksum = a.sha256 or "UNKNOWN (no published sha256 known: kinstall will not fetch it)"
         lines.append(f"{a.component:<12} {a.version:<8} {a.arch:<6} {a.stage:<14} {a.url}\n"
                      f"{'':<12} sha256 {checksum}\n{'':<12} mirror {a.mirror_path}"
                      + (f"\n{'':<12} from   {a.source}" if a.source != a.url else ""))
-    lines.append("images: none yet (the stages that run containers, network and addons, are not written yet)")
+    for image in images or []:
+        lines.append(f"image        {image['name']}  ({image.get('hosts', 'k8s_cluster')})\n"
+                     f"{'':<12} sha256 {image['sha256']}\n{'':<12} from   {image['source']}")
+    if not images:
+        lines.append("images: none listed (a bundle lists its images; registries serve them otherwise)")
     return "\n".join(lines)

@@ -1,6 +1,10 @@
 """`kinstall bundle`: a directory holding every file a cluster fetches, in the mirror layout, each
 checked against its sha256, filled from a files repository. An inventory then installs from it
-with `download_source: bundle` and `download_bundle_dir`, with no network at all."""
+with `download_source: bundle` and `download_bundle_dir`, with no network at all.
+
+Every bundle carries a manifest, kinstall-bundle.json: the sha256 of every file in it (release
+files in the mirror layout, image archives), the container images with their archives, and what
+the bundle lacks on purpose. `kinstall bundle --check DIR` verifies a bundle against it."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from installer.errors import ExitCode, KinstallError
 
 CHUNK = 1 << 20
 MANIFEST = "kinstall-bundle.json"
+FORMAT = "kinstall-bundle/1"
 
 
 def _sha256(path: Path) -> str:
@@ -68,5 +73,44 @@ def build(found: list[Artifact], mirror: str, directory: Path, report=lambda mes
         report(f"fetching {name}")
         _fetch(mirror.rstrip("/") + "/" + a.mirror_path, target, a.sha256, name)
         fetched.append(a.mirror_path)
-    (directory / MANIFEST).write_text(json.dumps([asdict(a) for a in found], indent=2) + "\n")
+    write_manifest(directory, {a.mirror_path: a.sha256 for a in found}, artifacts=[asdict(a) for a in found])
     return fetched
+
+
+def write_manifest(directory: Path, files: dict[str, str], images: list[dict] | None = None,
+                   not_included: dict[str, str] | None = None, **extra) -> dict:
+    """files: path in the bundle -> sha256; images: {name, path, sha256}; not_included: what the
+    bundle lacks on purpose -> why. Image archives count among the files."""
+    files = dict(files)
+    for image in images or []:
+        files[image["path"]] = image["sha256"]
+    found = {"format": FORMAT, "files": dict(sorted(files.items())), "images": images or [],
+             "not_included": not_included or {}, **extra}
+    (directory / MANIFEST).write_text(json.dumps(found, indent=2) + "\n")
+    return found
+
+
+def read_manifest(directory: Path) -> dict:
+    path = directory / MANIFEST
+    try:
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise KinstallError(f"{directory} is not a kinstall bundle: it has no {MANIFEST}", ExitCode.INVALID) from None
+    except (OSError, ValueError) as error:
+        raise KinstallError(f"{path} cannot be read: {error}; rebuild the bundle", ExitCode.INVALID) from None
+    if not isinstance(found, dict) or found.get("format") != FORMAT:
+        raise KinstallError(f"{path} is not a {FORMAT} manifest; rebuild the bundle with this kinstall",
+                            ExitCode.INVALID)
+    return found
+
+
+def check(directory: Path) -> list[str]:
+    """Every file the manifest lists is there with its sha256: the problems, by file (none: intact)."""
+    problems = []
+    for name, expected in read_manifest(directory)["files"].items():
+        path = directory / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+        elif (found := _sha256(path)) != expected:
+            problems.append(f"{name}: sha256 {found}, the manifest says {expected} (corrupt or replaced)")
+    return problems

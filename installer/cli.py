@@ -4,6 +4,7 @@ renders the result; this module is the only place that prints or exits."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -36,6 +37,10 @@ class _Group(click.Group):
             ctx.exit(int(ExitCode.INTERRUPTED))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (`kinstall ... | head`): nothing more to say, and nobody to say it to.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stops Python's own complaint at exit
+            ctx.exit(int(ExitCode.OK))
         except Exception as error:  # noqa: BLE001 - the last line of defence for the user
             if ctx.meta.get("debug"):
                 raise
@@ -263,28 +268,46 @@ def artifacts(ctx, inventory, archs, output_format):
     from installer.inventory.validate import require_valid
 
     ctx.meta["format"] = output_format
-    found = listing.for_cluster(require_valid(inventory).cluster, list(archs) or None)
+    cluster = require_valid(inventory).cluster
+    found = listing.for_cluster(cluster, list(archs) or None)
+    images = listing.images_for_cluster(cluster)
     if output_format == "json":
-        click.echo(json.dumps(listing.as_dicts(found), indent=2))
+        click.echo(json.dumps([{"kind": "file", **a} for a in listing.as_dicts(found)]
+                              + [{"kind": "image", **image} for image in images], indent=2))
     else:
-        click.echo(listing.render(found))
+        click.echo(listing.render(found, images))
 
 
 @cli.command()
-@click.argument("inventory", type=click.Path(path_type=Path))
-@click.option("--output", "output", required=True, type=click.Path(path_type=Path, file_okay=False),
+@click.argument("inventory", required=False, type=click.Path(path_type=Path))
+@click.option("--output", "output", type=click.Path(path_type=Path, file_okay=False),
               help="The bundle directory (made if missing; files already there and intact are kept).")
 @click.option("--from", "mirror", help="The files repository to fill it from (default: the inventory's files_repo).")
 @click.option("--arch", "archs", multiple=True, type=click.Choice(["amd64", "arm64"]),
               help="Only these architectures (default: every one kinstall supports).")
 @click.option("--stages", "stage_names", help="Only the files of these stages (default: all).")
-def bundle(inventory, output, mirror, archs, stage_names):
+@click.option("--check", "check_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Only verify the bundle in this directory: every file against its manifest's sha256.")
+def bundle(inventory, output, mirror, archs, stage_names, check_dir):
     """Build a bundle directory for air-gapped installs: every file the cluster of INVENTORY
-    fetches, from a files repository, each checked against its sha256."""
+    fetches, from a files repository, each checked against its sha256; or, with --check DIR,
+    verify a bundle (exit 1 naming each missing or corrupt file)."""
     from installer import artifacts as listing
     from installer import bundle as bundles
     from installer.inventory.validate import require_valid
 
+    if check_dir is not None:
+        problems = bundles.check(check_dir)
+        if problems:
+            raise KinstallError(f"bundle {check_dir}: {len(problems)} file(s) do not match its manifest: "
+                                + "; ".join(problems) + ". Rebuild the bundle, or copy those files again",
+                                ExitCode.INVALID)
+        manifest = bundles.read_manifest(check_dir)
+        click.echo(f"bundle {check_dir}: all {len(manifest['files'])} files match the manifest "
+                   f"({len(manifest['images'])} images)")
+        return
+    if inventory is None or output is None:
+        raise UsageError("give INVENTORY and --output DIR to build a bundle, or --check DIR to verify one")
     cluster = require_valid(inventory).cluster
     mirror = mirror or cluster.settings.get("files_repo")
     if not mirror:
@@ -415,6 +438,26 @@ def lab_files(output_format):
     for component, entry in found["components"].items():
         click.echo(f"  {component:<12} {entry['version']:<8} (Debian {entry['debian_version']})  sha256 {entry['sha256']}")
     click.echo(f"  test image   {found['test_image']['name']}  {found['test_image']['path']}")
+
+
+@lab.command("kubernetes")
+@FORMAT
+def lab_kubernetes(output_format):
+    """The lab's real Kubernetes: v1.20.2 built from Debian's source package, and its images.
+    Builds it if needed (a few minutes and ~4 GB of disk, once; cached by recipe) and prints
+    what it holds."""
+    from installer.lab import kubernetes
+
+    found = kubernetes.manifest(report=lambda message: click.echo(f"kubernetes: {message}", err=True))
+    if output_format == "json":
+        click.echo(json.dumps(found, indent=2))
+        return
+    click.echo(f"Kubernetes v{found['kubernetes']} from Debian's {found['debian_source']}, Go {found['go']}")
+    click.echo(f"  directory {found['dir']}")
+    for path, sha256 in found["files"].items():
+        click.echo(f"  {path}  sha256 {sha256}")
+    for name, why in found["not_built"].items():
+        click.echo(f"  not built: {name}: {why}")
 
 
 @lab.command("doctor")

@@ -39,6 +39,7 @@ class Release:
     status: str  # current | legacy
     kubeadm_api: str
     components: dict
+    sandbox_image: str = ""  # the pause image its kubeadm expects
 
     @property
     def tuple(self) -> tuple[int, int, int]:
@@ -83,6 +84,7 @@ def supported() -> dict[str, Release]:
                     status=info["status"],
                     kubeadm_api=info["kubeadm_api"],
                     components=dict(info["components"]),
+                    sandbox_image=info.get("sandbox_image", ""),
                 )
     return {v: found[v] for v in sorted(found, key=version_key)}
 

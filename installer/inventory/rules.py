@@ -256,6 +256,10 @@ def release_supported(ctx: Context):
         yield ctx.at("kube_version", f"kube_version {version} is not a release kinstall supports; supported: "
                      f"{releases.summarize(current)} (end of life, for unmaintained plugins: {legacy})",
                      rule="kube-version")
+    elif releases.get(version).status == "lab":
+        yield ctx.at("kube_version", f"Kubernetes {version} is end of life upstream (no security fixes since "
+                     "2022); kinstall offers it for the local lab, whose Kubernetes is built from Debian's source "
+                     "package: use a current release for anything else", severity=WARNING, rule="kube-version")
 
 
 def plugin_release(ctx: Context):
@@ -268,7 +272,7 @@ def plugin_release(ctx: Context):
         if plugin.maintained:
             message = (f"{plugin.name} {plugin.version} runs on Kubernetes {plugin.kube_range()}, not "
                        f"{release.version}")
-            if release.status == "legacy":
+            if release.status in ("legacy", "lab"):
                 message += "; that release is end of life and kinstall offers it only for " + " and ".join(
                     p.name for p in plugins.REGISTRY.values() if p.supports_minor(minor))
         else:
@@ -293,6 +297,18 @@ def plugin_groups(ctx: Context):
         if ctx.members(group):
             yield ctx.at_group(group, f"the {group} group is used only by another network plugin and is ignored "
                                f"with {plugin.name}", severity=WARNING, rule="plugin-groups")
+
+
+def tenant_isolation(ctx: Context):
+    plugin = plugins.get(ctx.value("kube_network_plugin"))
+    tenants = ctx.value("tenants")
+    if plugin is None or not isinstance(tenants, dict) or not tenants or plugin.tenant_isolation is not None:
+        return
+    able = ", ".join(p.name for p in plugins.REGISTRY.values() if p.tenant_isolation)
+    where = "tenants" if ctx.settings["tenants"].source else "kube_network_plugin"
+    yield ctx.at(where, f"{plugin.name} cannot isolate tenants ({plugin.network_policy}), so the {len(tenants)} "
+                 f"tenant(s) in tenants: would share one open network; choose a plugin that isolates them "
+                 f"({able}) or remove tenants:", rule="tenant-isolation")
 
 
 def calico_encapsulation(ctx: Context):
@@ -352,7 +368,7 @@ def download_source(ctx: Context):
 RULES = (
     groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
-    plugin_groups, calico_encapsulation, component_versions, download_source,
+    plugin_groups, tenant_isolation, calico_encapsulation, component_versions, download_source,
 )
 
 

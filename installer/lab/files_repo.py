@@ -21,7 +21,7 @@ import tarfile
 from pathlib import Path
 
 from installer import artifacts
-from installer.lab import paths
+from installer.lab import oci, paths
 from installer.lab.podman import LabError
 
 SUITE = "bookworm"
@@ -129,51 +129,11 @@ def _pack_tar(members: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def _oci_archive(busybox: bytes) -> bytes:
+def _busybox_image(busybox: bytes, target: Path) -> None:
     """An OCI image archive (what `ctr images import` reads) holding /bin/busybox and /bin/sh."""
-    layer_raw = io.BytesIO()
-    with tarfile.open(fileobj=layer_raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for name in ("bin", "tmp"):
-            info = tarfile.TarInfo(name)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755 if name == "bin" else 0o1777
-            tar.addfile(info)
-        info = tarfile.TarInfo("bin/busybox")
-        info.size, info.mode = len(busybox), 0o755
-        tar.addfile(info, io.BytesIO(busybox))
-        info = tarfile.TarInfo("bin/sh")
-        info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-        tar.addfile(info)
-    layer = layer_raw.getvalue()
-    blobs = {}
-
-    def blob(data: bytes) -> dict:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        blobs[digest] = data
-        return {"digest": digest, "size": len(data)}
-
-    def js(value) -> bytes:
-        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-    layer_desc = {"mediaType": "application/vnd.oci.image.layer.v1.tar", **blob(layer)}
-    config = {"architecture": ARCH, "os": "linux", "config": {"Cmd": ["/bin/sh"]},
-              "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]}}
-    config_desc = {"mediaType": "application/vnd.oci.image.config.v1+json", **blob(js(config))}
-    manifest_desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                     **blob(js({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                                "config": config_desc, "layers": [layer_desc]})),
-                     "annotations": {"io.containerd.image.name": TEST_IMAGE,
-                                     "org.opencontainers.image.ref.name": TEST_IMAGE.rsplit(":", 1)[1]}}
-    members = {"oci-layout": js({"imageLayoutVersion": "1.0.0"}),
-               "index.json": js({"schemaVersion": 2, "manifests": [manifest_desc]})}
-    for digest, data in blobs.items():
-        members["blobs/sha256/" + digest.split(":")[1]] = data
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for name in sorted(members):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(members[name]), 0o644
-            tar.addfile(info, io.BytesIO(members[name]))
-    return out.getvalue()
+    files = oci.layer([oci.Entry("bin"), oci.Entry("tmp", mode=0o1777), oci.Entry("bin/busybox", busybox),
+                       oci.Entry("bin/sh", link="busybox")])
+    oci.archive(TEST_IMAGE, [files], {"Cmd": ["/bin/sh"]}, target)
 
 
 def build(root: Path) -> None:
@@ -182,7 +142,7 @@ def build(root: Path) -> None:
     for sub in ("lists/partial", "cache/archives/partial", "debs", "unpacked"):
         (work / sub).mkdir(parents=True)
     (work / "sources.list").write_text(f"deb [signed-by={KEYRING}] {MIRROR} {SUITE} main\n")
-    _apt(work, "update")
+    _apt(work, "update", "--error-on=any")
     packages = [p for packs, _, _ in CONTENTS.values() for p in packs] + ["busybox-static"]
     _apt(work, "download", *[f"{p}:{ARCH}" for p in packages], cwd=work / "debs")
     versions = {}
@@ -208,9 +168,7 @@ def build(root: Path) -> None:
         target.write_bytes(blob)
         found["components"][component] = {"version": version, "sha256": hashlib.sha256(blob).hexdigest(),
                                           "path": entry.mirror_path, "debian_version": versions[packs[0]]}
-    image = repo / TEST_IMAGE_FILE
-    image.parent.mkdir(parents=True, exist_ok=True)
-    image.write_bytes(_oci_archive((work / "unpacked" / "bin" / "busybox").read_bytes()))
+    _busybox_image((work / "unpacked" / "bin" / "busybox").read_bytes(), repo / TEST_IMAGE_FILE)
     found["test_image"] = {"name": TEST_IMAGE, "path": TEST_IMAGE_FILE}
     (repo / MANIFEST).write_text(json.dumps(found, indent=2) + "\n")
     shutil.rmtree(work)

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from installer.errors import UsageError
-from installer.lab import files_repo, image, paths, podman, prereqs
+from installer.lab import bundle, image, paths, podman, prereqs
 from installer.lab.podman import LABEL, LabError
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
@@ -205,7 +205,7 @@ def up(name: str = "kinstall", nodes: int = 3, control_planes: int | None = None
             raise LabError(f"a container named {name}-{node} exists and does not belong to lab {name}; "
                            "remove it or choose another --name")
     tag, image_seconds = image.ensure(report)
-    files_repo.manifest()  # the lab's binaries, built once (see files_repo.py)
+    bundle.ensure(report)  # the lab's binaries and images, built once (see bundle.py)
     undo: list = []
     start = time.monotonic()
     try:
@@ -346,9 +346,9 @@ def write_inventory(lab: Lab, extra: Path | None = None) -> Path:
                 "ansible_ssh_private_key_file": str(lab.key),
                 "ansible_ssh_common_args": common,
                 "ansible_python_interpreter": "/usr/bin/python3",
-                # The binaries come from the lab's files repository (Debian's builds in the
-                # upstream layout), with the checksums computed when it was built.
-                **files_repo.inventory_vars(files_repo.manifest()),
+                # Kubernetes 1.20.2 with the bridge plugin, installed from the lab's offline bundle
+                # (built from Debian's archive alone) with the checksums computed when it was built.
+                **bundle.inventory_vars(bundle.ensure()),
             },
             "hosts": {n.name: {"ansible_host": n.ip, "ip": n.ip} for n in lab.nodes},
             "children": {

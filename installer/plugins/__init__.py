@@ -1,10 +1,10 @@
 """The network plugin registry: the only place plugin names are defined."""
 
-from installer.plugins import calico, opencontrail, romana
+from installer.plugins import bridge, calico, opencontrail, romana
 from installer.plugins.base import NetworkPlugin, Port
 
 REGISTRY: dict[str, NetworkPlugin] = {
-    plugin.name: plugin for plugin in (calico.PLUGIN, romana.PLUGIN, opencontrail.PLUGIN)
+    plugin.name: plugin for plugin in (calico.PLUGIN, romana.PLUGIN, opencontrail.PLUGIN, bridge.PLUGIN)
 }
 DEFAULT = "calico"
 

@@ -40,9 +40,9 @@ def render(name: str | None = None) -> str:
             f"  data path:      {row['data_path']}",
             f"  NetworkPolicy:  {row['network_policy']}",
             f"  tenants:        {row['tenant_isolation'] or 'cannot isolate tenants'}",
-            "  ports:          " + ", ".join(
+            "  ports:          " + (", ".join(
                 f"{'IP proto ' + str(p['port']) if p['protocol'] == 'ip' else p['protocol'].upper() + ' ' + str(p['port'])}"
-                f" ({p['purpose']})" for p in row["ports"]),
+                f" ({p['purpose']})" for p in row["ports"]) or "none of its own"),
             "  host settings:  " + "; ".join(
                 f"{k}: {', '.join(f'{a}={b}' for a, b in v.items()) if isinstance(v, dict) else ', '.join(v) if isinstance(v, list) else v}"
                 for k, v in row["host_settings"].items()),
@@ -53,4 +53,21 @@ def render(name: str | None = None) -> str:
         if row["alternative"]:
             lines.append(f"  instead:        {row['alternative']}")
         lines.append("")
+    if name is None:
+        lines += ["Kubernetes releases:"] + [f"  {minor:<6} {patches:<16} {STATUS[status]}"
+                                             for minor, patches, status in release_rows()]
     return "\n".join(lines).rstrip()
+
+
+STATUS = {"current": "maintained upstream", "legacy": "end of life upstream; for the unmaintained plugins that run on nothing newer",
+          "lab": "end of life upstream; used for the local lab (built from Debian's source package)"}
+
+
+def release_rows() -> list[tuple[str, str, str]]:
+    """(minor, patch range, status) for each supported minor, newest first."""
+    by_minor: dict[str, list[str]] = {}
+    for version, release in releases.supported().items():
+        by_minor.setdefault(release.minor, []).append(version)
+    rows = [(minor, releases.summarize(versions), releases.supported()[versions[0]].status)
+            for minor, versions in by_minor.items()]
+    return sorted(rows, key=lambda row: releases.version_key(row[0]), reverse=True)

@@ -99,8 +99,10 @@ def extravars(cluster: Cluster, stage: str, run_id: str, run_stages: list[str] |
     values = {k: v for k, v in cluster.settings.items() if v is not None}
     values.update(kinstall_stage=stage, kinstall_run_id=run_id, kinstall_components=cluster.components,
                   kinstall_kubeadm_api=cluster.release.kubeadm_api, kube_version=cluster.release.version,
+                  kinstall_sandbox_image=cluster.release.sandbox_image,
                   kinstall_network_plugin=plugin_facts(cluster.plugin),
                   kinstall_artifacts=artifacts.as_dicts(artifacts.for_cluster(cluster)),
+                  kinstall_images=artifacts.images_for_cluster(cluster),
                   kinstall_download_source=artifacts.download_source(cluster.settings),
                   kinstall_download_cache=str(paths.cache() / "files"),
                   kinstall_run_stages=_fetch_for(run_stages))

@@ -3,15 +3,20 @@
 import http.server
 import subprocess
 import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from installer import artifacts
+from installer import bundle as bundles
 from installer.cli import cli
-from installer.lab import files_repo
 from tests.integration.helpers import last_record, ssh
 
 pytestmark = pytest.mark.lab
@@ -143,17 +148,71 @@ def test_the_node_stages_run_and_a_second_run_changes_nothing(run_lab):
     assert snapshot.startswith("/var/tmp/etcd-backup/etcd-node1-") and snapshot.endswith(".db")
     # the runtime runs a container from a locally imported image (Debian has no crictl: ctr)
     bundle = Path(yaml.safe_load(Path(run_lab.inventory).read_text())["all"]["vars"]["download_bundle_dir"])
-    image = files_repo.manifest(bundle.parent)["test_image"]
+    image = bundles.read_manifest(bundle)["test_image"]
     subprocess.run(["scp", "-F", run_lab.ssh_config, "-q", str(bundle / image["path"]), "node2:/var/tmp/image.tar"],
                    check=True, timeout=120)
     ran = ssh(run_lab, "node2", f"ctr -n kinstall-test images import /var/tmp/image.tar >/dev/null && "
                                 f"ctr -n kinstall-test run --rm {image['name']} check /bin/sh -c 'echo ran in a container'")
     assert ran.stdout.strip() == "ran in a container"
+    # the bundle's images, imported into containerd where their group runs them
+    held = {node: ssh(run_lab, node, "ctr -n k8s.io images ls -q").stdout.split() for node in run_lab.nodes}
+    assert {"k8s.gcr.io/kube-apiserver:v1.20.2", "k8s.gcr.io/pause:3.2"} <= set(held["node1"]), held
+    assert "k8s.gcr.io/kube-proxy:v1.20.2" in held["node2"] and "k8s.gcr.io/kube-apiserver:v1.20.2" not in held["node2"]
+    assert 'sandbox_image = "k8s.gcr.io/pause:3.2"' in ssh(run_lab, "node2", "cat /etc/containerd/config.toml").stdout
     # the local API proxy on the nodes that are not control planes, pointing at the control plane
     for node in run_lab.nodes[1:]:
         proxy = ssh(run_lab, node, "systemctl is-active nginx; ss -ltn 'sport = :6443' | tail -n +2").stdout
         assert proxy.startswith("active") and "127.0.0.1:6443" in proxy, (node, proxy)
     assert ssh(run_lab, "node1", "systemctl is-active nginx", check=False).stdout.strip() != "active"
+
+
+def test_kube_apiserver_from_the_bundle_answers_kubectl_with_v1_20_2_on_the_labs_etcd(run_lab, tmp_path):
+    up = CliRunner().invoke(cli, ["up", run_lab.inventory, "--yes", "--stages", "preflight,os,download,runtime,etcd"])
+    assert up.exit_code == 0, up.output
+    bundle = Path(yaml.safe_load(Path(run_lab.inventory).read_text())["all"]["vars"]["download_bundle_dir"])
+    assert bundles.check(bundle) == []
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "sa.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption()))
+    (tmp_path / "sa.key").chmod(0o600)
+    (tmp_path / "sa.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    binaries = [bundle / artifacts.artifact(name, "1.20.2", "amd64").mirror_path for name in ("kubectl",)]
+    binaries.append(binaries[0].with_name("kube-apiserver"))
+    ssh(run_lab, "node1", "mkdir -p /var/tmp/kinstall-apiserver && chmod 700 /var/tmp/kinstall-apiserver")
+    subprocess.run(["scp", "-F", run_lab.ssh_config, "-q", *map(str, binaries), str(tmp_path / "sa.key"),
+                    str(tmp_path / "sa.pub"), "node1:/var/tmp/kinstall-apiserver/"], check=True, timeout=300)
+    address = ssh(run_lab, "node1", "grep -o 'https://[0-9.]*:2379' /etc/etcd/etcd.env | head -1").stdout.strip()
+    node_ip = address.split("//")[1].split(":")[0]
+    d = "/var/tmp/kinstall-apiserver"
+    flags = (f"--etcd-servers={address} --etcd-cafile=/etc/etcd/pki/ca.crt --etcd-certfile=/etc/etcd/pki/client.crt "
+             f"--etcd-keyfile=/etc/etcd/pki/client.key --etcd-prefix=/kinstall-test-registry "
+             f"--advertise-address={node_ip} --bind-address={node_ip} --secure-port=16443 --cert-dir={d}/certs "
+             f"--service-cluster-ip-range=10.96.0.0/16 --service-account-issuer=https://kubernetes.default.svc "
+             f"--service-account-key-file={d}/sa.pub --service-account-signing-key-file={d}/sa.key "
+             f"--client-ca-file=/etc/etcd/pki/ca.crt --authorization-mode=AlwaysAllow --anonymous-auth=false")
+    ssh(run_lab, "node1", f"chmod 755 {d}/kube-apiserver {d}/kubectl && "
+                          f"systemd-run --unit kinstall-test-apiserver --collect {d}/kube-apiserver {flags}")
+    try:
+        answer, deadline = None, time.monotonic() + 120
+        while time.monotonic() < deadline:
+            # kubectl authenticates with a certificate of the etcd CA (the one the API server trusts here)
+            answer = ssh(run_lab, "node1", f"{d}/kubectl --server https://{node_ip}:16443 --insecure-skip-tls-verify "
+                                           "--client-certificate /etc/etcd/pki/client.crt "
+                                           "--client-key /etc/etcd/pki/client.key version --short 2>&1", check=False)
+            if answer.returncode == 0:
+                break
+            time.sleep(2)
+        assert answer.returncode == 0, answer.stdout + ssh(
+            run_lab, "node1", "journalctl -u kinstall-test-apiserver --no-pager | tail -20", check=False).stdout
+        assert "Client Version: v1.20.2" in answer.stdout and "Server Version: v1.20.2" in answer.stdout
+        # It keeps its objects in the lab's etcd (under the test's own prefix).
+        keys = ssh(run_lab, "node1", "etcdctl.sh get --prefix --keys-only /kinstall-test-registry/namespaces/")
+        assert "/kinstall-test-registry/namespaces/kube-system" in keys.stdout
+    finally:
+        ssh(run_lab, "node1", "systemctl stop kinstall-test-apiserver; "
+                              "etcdctl.sh del --prefix /kinstall-test-registry >/dev/null; "
+                              f"rm -rf {d}", check=False)
 
 
 def test_a_node_with_too_little_memory_fails_preflight(run_lab):
@@ -170,3 +229,28 @@ def test_a_node_with_too_little_memory_fails_preflight(run_lab):
     finally:
         labs.down("kinstall-small")
     assert not labs.cluster_states_of(small.directory)  # its run records went with the lab
+
+
+def test_hosts_added_to_the_etcd_group_join_the_running_cluster(run_lab):
+    """A lab whose etcd group grows from 1 member to 3: the re-run joins the two new members to the
+    running cluster (its data kept), all 3 are healthy, and the next run changes nothing."""
+    from installer.lab import nodes as labs
+
+    grown = labs.up("kinstall-etcd", nodes=3, etcd=1).lab
+    stages = ["--stages", "preflight,os,download,runtime,etcd"]
+    try:
+        first = CliRunner().invoke(cli, ["up", str(grown.inventory), "--yes", *stages])
+        assert first.exit_code == 0, first.output
+        ssh_grown = SimpleNamespace(ssh_config=str(grown.ssh_config))
+        ssh(ssh_grown, "node1", "etcdctl.sh put /kinstall-test/kept yes >/dev/null")
+        labs.up("kinstall-etcd", nodes=3, etcd=3)  # rewrites the inventory: etcd is node1-node3
+        joined = CliRunner().invoke(cli, ["up", str(grown.inventory), "--yes", *stages, "--check-idempotent"])
+        assert joined.exit_code == 0, joined.output
+        assert "idempotent: the second run changed nothing" in joined.output
+        members = ssh(ssh_grown, "node3", "etcdctl.sh member list").stdout
+        assert sorted(line.split(", ")[2] for line in members.splitlines()) == ["node1", "node2", "node3"]
+        health = ssh(ssh_grown, "node2", "etcdctl.sh endpoint health --cluster 2>&1").stdout
+        assert health.count("is healthy") == 3, health
+        assert ssh(ssh_grown, "node3", "etcdctl.sh get --print-value-only /kinstall-test/kept").stdout.strip() == "yes"
+    finally:
+        labs.down("kinstall-etcd")

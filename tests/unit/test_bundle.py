@@ -4,6 +4,7 @@ import hashlib
 
 from click.testing import CliRunner
 
+from installer import bundle as bundles
 from installer.cli import cli
 from tests.paths import FIXTURES
 
@@ -50,3 +51,35 @@ def test_bundle_needs_a_source(tmp_path):
     inventory, _ = _setup(tmp_path)
     result = CliRunner().invoke(cli, ["bundle", str(inventory), "--output", str(tmp_path / "out")])
     assert result.exit_code == 2 and "--from URL, or files_repo" in result.output
+
+
+def _small_bundle(tmp_path):
+    directory = tmp_path / "small"
+    (directory / "images").mkdir(parents=True)
+    (directory / "kubeadm").write_bytes(b"kubeadm")
+    (directory / "images" / "pause.oci.tar").write_bytes(b"pause")
+    bundles.write_manifest(directory, {"kubeadm": hashlib.sha256(b"kubeadm").hexdigest()},
+                           [{"name": "k8s.gcr.io/pause:3.2", "path": "images/pause.oci.tar",
+                             "sha256": hashlib.sha256(b"pause").hexdigest()}], {"coredns": "none here"})
+    return directory
+
+
+def test_a_bundle_checks_against_its_manifest_and_names_what_differs(tmp_path):
+    directory = _small_bundle(tmp_path)
+    assert bundles.check(directory) == []
+    ok = CliRunner().invoke(cli, ["bundle", "--check", str(directory)])
+    assert ok.exit_code == 0 and "all 2 files match the manifest (1 images)" in ok.output
+    (directory / "images" / "pause.oci.tar").write_bytes(b"pausE")
+    (directory / "kubeadm").unlink()
+    bad = CliRunner().invoke(cli, ["bundle", "--check", str(directory)])
+    assert bad.exit_code == 1
+    assert "2 file(s) do not match" in bad.output and "kubeadm: missing" in bad.output
+    assert "images/pause.oci.tar: sha256 " in bad.output and "(corrupt or replaced)" in bad.output
+
+
+def test_a_directory_without_a_manifest_is_not_a_bundle(tmp_path):
+    result = CliRunner().invoke(cli, ["bundle", "--check", str(tmp_path)])
+    assert result.exit_code == 1 and "is not a kinstall bundle: it has no kinstall-bundle.json" in result.output
+    (tmp_path / "kinstall-bundle.json").write_text("[]")
+    result = CliRunner().invoke(cli, ["bundle", "--check", str(tmp_path)])
+    assert result.exit_code == 1 and "is not a kinstall-bundle/1 manifest" in result.output

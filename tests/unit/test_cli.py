@@ -101,3 +101,16 @@ def test_ctrl_c_outside_a_run_exits_as_interrupted(monkeypatch):
     monkeypatch.setattr(validate_module, "validate", interrupted)
     result = run("validate", SAMPLES / "all-in-one")
     assert result.exit_code == 5 and "kinstall: interrupted" in result.output
+
+
+def test_a_reader_that_stops_early_gets_no_error():
+    """`kinstall plugins | head -1`: a reader that closes the pipe before kinstall writes (here at
+    once, before kinstall has even started) is not an internal error."""
+    import subprocess
+    import sys
+
+    run = subprocess.Popen([sys.executable, "-m", "installer", "plugins"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    run.stdout.close()
+    errors = run.stderr.read()
+    assert run.wait(timeout=60) == 0 and errors == ""

@@ -8,13 +8,29 @@ from click.testing import CliRunner
 from installer.cli import cli
 from installer.errors import EnvironmentProblem, UsageError
 from installer.inventory.validate import validate
-from installer.lab import image, nodes, prereqs
+from installer import artifacts
+from installer.lab import bundle, image, nodes, prereqs
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("KINSTALL_HOME", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def built_bundle(tmp_path, monkeypatch):
+    """What the lab's bundle reports once built (building it takes minutes and the network),
+    with an empty directory standing in for its files."""
+    directory = tmp_path / "bundle"
+    directory.mkdir()
+    components = {c: {"version": v, "sha256": f"{i:x}" * 64} for i, (c, v) in enumerate(
+                  {"containerd": "1.6.20", "runc": "1.1.5", "cni-plugins": "1.1.1", "etcd": "3.4.23"}.items())}
+    kube = {artifacts.artifact(c, "1.20.2", "amd64").mirror_path: d * 64 for c, d in
+            (("kubeadm", "a"), ("kubelet", "b"), ("kubectl", "c"))}
+    monkeypatch.setattr(bundle.files_repo, "manifest", lambda: {"dir": "/nowhere", "components": components})
+    monkeypatch.setattr(nodes.bundle, "ensure", lambda report=None: {"dir": str(directory), "files": kube})
+    return directory
 
 
 def _lab(count, control=1, etcd=None):
@@ -56,7 +72,7 @@ def test_a_lab_too_big_for_the_memory_is_refused(monkeypatch):
     (3, {"kube_control_plane": ["node1"], "etcd": ["node1", "node2", "node3"], "kube_node": ["node2", "node3"]}),
     (1, {"kube_control_plane": ["node1"], "etcd": ["node1"], "kube_node": ["node1"]}),
 ])
-def test_written_inventory_has_the_layout_and_validates(home, count, groups):
+def test_written_inventory_has_the_layout_and_validates(home, built_bundle, count, groups):
     lab = _lab(count)
     lab.directory.mkdir(parents=True)
     path = nodes.write_inventory(lab, home / "copy.yml")
@@ -66,6 +82,10 @@ def test_written_inventory_has_the_layout_and_validates(home, count, groups):
         assert result.cluster.groups[group] == hosts
     assert (home / "copy.yml").read_text() == path.read_text()
     assert "StrictHostKeyChecking=yes" in path.read_text()
+    settings = result.cluster.settings
+    assert (settings["kube_version"], settings["kube_network_plugin"]) == ("1.20.2", "bridge")
+    assert settings["download_bundle_dir"] == str(built_bundle)
+    assert settings["kubeadm_checksums"] == {"amd64": {"1.20.2": "a" * 64}}
 
 
 def test_ssh_command_uses_the_labs_config(home):

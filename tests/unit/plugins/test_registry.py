@@ -8,9 +8,15 @@ from installer.plugins import matrix
 from tests.paths import ROOT
 
 
-def test_registry_holds_the_three_plugins():
-    assert plugins.names() == ["calico", "romana", "opencontrail"]
-    assert [p.name for p in plugins.maintained()] == ["calico"]
+def test_registry_holds_the_four_plugins():
+    assert plugins.names() == ["calico", "romana", "opencontrail", "bridge"]
+    assert [p.name for p in plugins.maintained()] == ["calico", "bridge"]
+
+
+def test_bridge_runs_on_the_lab_release_and_cannot_isolate_tenants():
+    bridge = plugins.get("bridge")
+    assert bridge.supports_minor((1, 20)) and bridge.supports_minor((1, 36))
+    assert bridge.tenant_isolation is None and bridge.ports == ()
 
 
 def test_legacy_plugins_are_pinned_to_the_releases_they_run_on():
@@ -54,3 +60,11 @@ def test_plugins_command_prints_one_plugin():
     assert "romana (Romana 2.0.2, UNMAINTAINED)" in result.output
     assert "calico (" not in result.output
     assert CliRunner().invoke(cli, ["plugins", "flannel"]).exit_code == 2
+
+
+def test_the_releases_list_marks_the_lab_release():
+    from installer.plugins import matrix
+
+    rows = {minor: status for minor, _, status in matrix.release_rows()}
+    assert rows["1.20"] == "lab" and rows["1.36"] == "current"
+    assert "1.20   1.20.0-1.20.15   end of life upstream; used for the local lab" in matrix.render()
