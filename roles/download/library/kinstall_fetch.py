@@ -7,7 +7,6 @@ half-written stays behind."""
 
 import hashlib
 import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
