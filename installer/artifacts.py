@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from installer import releases
+from installer.errors import KinstallError
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import find_inventory_file
 
@@ -110,20 +111,20 @@ def for_cluster(cluster: Cluster, archs: list[str] | None = None) -> list[Artifa
 
 def images_for_cluster(cluster: Cluster) -> list[dict]:
     """The container images a bundle brings (name, archive path, sha256, the group that gets it),
-    from its manifest; none for the other sources, whose images come from registries."""
+    from its manifest; none for the other sources, whose images come from registries, nor for a
+    bundle without a readable manifest (the download stage then names what it lacks)."""
+    from installer import bundle  # it imports this module
+
     if download_source(cluster.settings) != "bundle":
         return []
-    import json
-
     directory = bundle_dir(cluster)
     try:
-        manifest = json.loads((directory / "kinstall-bundle.json").read_text())
-    except (OSError, ValueError):
+        manifest = bundle.read_manifest(directory)
+    except KinstallError:
         return []
     # component/version/mirror_path: the fields the download role's checks read for any file.
     return [{"hosts": "k8s_cluster", **image, "source": str(directory / image["path"]), "component": image["name"],
-             "version": "image", "mirror_path": image["path"]}
-            for image in manifest.get("images", []) if isinstance(image, dict) and {"name", "path", "sha256"} <= set(image)]
+             "version": "image", "mirror_path": image["path"]} for image in manifest["images"]]
 
 
 def as_dicts(found: list[Artifact]) -> list[dict]:

@@ -76,6 +76,8 @@ def controller_env(cluster_directory: Path, hosts: int) -> dict:
         "ANSIBLE_FORKS": str(forks(hosts)),
         "ANSIBLE_GATHERING": "smart",
         "ANSIBLE_CACHE_PLUGIN": "jsonfile",
+        # For plain ansible-playbook with these settings (bench/); a kinstall run gives ansible-runner
+        # a fact cache of its own run (fact_cache=), which takes precedence.
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cluster_directory / "facts"),
         "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "86400",
         "ANSIBLE_HOST_KEY_CHECKING": "True",
