@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ansible_runner
+import yaml
 
 from installer import artifacts, state, stages
 from installer.errors import ExitCode, UsageError
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import find_inventory_file
 from installer.lab import paths
-from installer.runner import records
-from installer.runner.events import StageCollector
+from installer.runner import events, records
+from installer.runner.events import RunCollector, StageCollector
 from installer.runner.lock import ClusterLock
 from installer.runner.records import RunRecord, StageRecord
 
@@ -93,13 +94,13 @@ def forks(hosts: int) -> int:
     return max(5, min(MAX_FORKS, hosts))
 
 
-def extravars(cluster: Cluster, stage: str, run_id: str, run_stages: list[str] | None = None,
+def extravars(cluster: Cluster, run_id: str, run_stages: list[str] | None = None,
               cluster_directory: Path | None = None) -> dict:
     """The cluster's resolved settings (defaults included) for the roles, plus run context: the
     files to fetch (artifacts.py is their one source), where the controller caches them and keeps
     the cluster's certificates."""
     values = {k: v for k, v in cluster.settings.items() if v is not None}
-    values.update(kinstall_stage=stage, kinstall_run_id=run_id, kinstall_components=cluster.components,
+    values.update(kinstall_run_id=run_id, kinstall_components=cluster.components,
                   kinstall_kubeadm_api=cluster.release.kubeadm_api, kube_version=cluster.release.version,
                   kinstall_sandbox_image=cluster.release.sandbox_image,
                   kinstall_network_plugin=plugin_facts(cluster.plugin),
@@ -234,62 +235,131 @@ def exit_code(status: str) -> ExitCode:
             records.NOT_IDEMPOTENT: ExitCode.NOT_IDEMPOTENT}.get(status, ExitCode.TASK_FAILED)
 
 
+def run_playbook(directory: Path, playbook_dir: Path, names: list[str]) -> Path:
+    """The run's one playbook: each stage's playbook imported, after a marker play that opens the
+    stage for RunCollector. One ansible-playbook for the whole run: Ansible, its inventory and its
+    connections start once, not once a stage. Ansible goes on with the other hosts when one fails or
+    stops answering; a stage must not, so the marker play ends the run when an earlier stage left a
+    host behind. It runs on the controller alone (no module, no connection)."""
+    plays = []
+    for name in names:
+        plays.append({"name": events.MARKER + name, "hosts": "all", "gather_facts": False, "tasks": [{
+            "name": "End the run when a host failed or stopped answering in an earlier stage",
+            "ansible.builtin.fail": {"msg": "the run ends here: {{ ansible_play_hosts_all | "
+                                            "difference(ansible_play_batch) | join(', ') }} failed"},
+            "when": "ansible_play_hosts_all | difference(ansible_play_batch) | length > 0",
+            "run_once": True}]})
+        plays.append({"ansible.builtin.import_playbook": str((playbook_dir / f"{name}.yml").resolve()),
+                      "vars": {"kinstall_stage": name}})
+    path = directory / "run.yml"
+    path.write_text("# kinstall's playbook for this run, made from the stages it runs\n"
+                    + yaml.safe_dump(plays, sort_keys=False))
+    return path
+
+
 def _run_stages(cluster, options, record, selected, directory, interrupt, listener, history, sources,
                 prefix: str) -> str:
     runnable = [s for s in selected if (options.playbook_dir / f"{s}.yml").exists()]
     eta = _eta_from(history, runnable) if not prefix else (lambda stage, elapsed: None)
-    for name in selected:
-        stage = StageRecord(name=prefix + name, started=time.time())
-        record.stages.append(stage)
-        playbook = options.playbook_dir / f"{name}.yml"
-        if not playbook.exists():
-            stage.status, stage.skipped, stage.ended = "skipped", f"no playbook {playbook.name} yet", time.time()
-            record.save()
-            continue
-        if interrupt.flag.is_set():
-            stage.status, stage.ended = records.INTERRUPTED, time.time()
-            return records.INTERRUPTED
-        collector = StageCollector(stage, runnable.index(name) + 1, len(runnable), listener, record.started, eta)
-        collector._progress("stage-start")
-        private = Path(record.directory) / "stages" / f"{len(record.stages):02d}-{prefix}{name}"
-        private.mkdir(parents=True, mode=0o700)
-        env = controller_env(directory, len(cluster.hosts))
-        if options.check_mode:
-            env.update(ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS), ANSIBLE_CALLBACKS_ENABLED="kinstall_check_mode",
-                       KINSTALL_CHECK_MODE_FILE=str(private / "not-in-check-mode.jsonl"))
-        result = ansible_runner.run(
-            private_data_dir=str(private), ident=prefix + name, playbook=str(playbook.resolve()),
-            project_dir=str(options.playbook_dir.resolve()), inventory=sources,
-            envvars=env, extravars=extravars(cluster, name, record.id, selected, directory),
-            # Facts are gathered once a run, by its first stage, and read from there by the others.
-            fact_cache=str(Path(record.directory) / "facts"),
-            limit=options.limit, forks=forks(len(cluster.hosts)), cmdline="--check --diff" if options.check_mode
-            else None, event_handler=collector, cancel_callback=interrupt.flag.is_set, quiet=True,
-            suppress_env_files=True)
-        if any(not f.unreachable and f.host for f in collector.failures) and not interrupt.flag.is_set():
-            _recheck_reachability(collector.failures, sources, env, private)
+    ident = prefix + "run"
+    private = Path(record.directory) / "ansible" / ident
+    private.mkdir(parents=True, mode=0o700)
+    artifacts_dir = str(private / "artifacts" / ident)
+    state_ = {"collector": None, "status": records.SUCCESSFUL}
+    recorded: set[str] = set()
+
+    def skip_until(name: str | None) -> None:
+        """Record the selected stages that have no playbook, up to `name` (None: all of them)."""
+        for other in selected[:selected.index(name) if name else len(selected)]:
+            if other not in runnable and other not in recorded:
+                recorded.add(other)
+                record.stages.append(StageRecord(name=prefix + other, status="skipped", started=time.time(),
+                                                 ended=time.time(),
+                                                 skipped=f"no playbook {other}.yml yet"))
+
+    def close(status: str | None = None) -> str:
+        collector = state_["collector"]
+        if collector is None:
+            return records.SUCCESSFUL
+        stage = collector.stage
+        collector.finish()
         stage.ended = time.time()
-        stage.artifacts = str(private / "artifacts" / (prefix + name))
         record.tasks.extend(collector.tasks)
         record.failures.extend(collector.failures)
-        if options.check_mode:
-            record.check.setdefault("not_in_check_mode", []).extend(_not_in_check_mode(private, name))
-        if result.status == "canceled" or interrupt.flag.is_set():
-            stage.status = records.INTERRUPTED
-        elif collector.failures and all(f.unreachable for f in collector.failures):
-            stage.status = records.UNREACHABLE
-        elif collector.failures or result.rc != 0:
-            stage.status = records.FAILED
-            if not collector.failures:
-                record.failures.append(records.Failure(host="", stage=name, role="", task="",
-                                                       message=_stdout_tail(result)))
-        else:
-            stage.status = records.SUCCESSFUL
-        collector._progress("stage-end", status=stage.status)
+        record.warnings.extend(collector.warnings)
+        if status is None:
+            failures = collector.failures
+            status = (records.SUCCESSFUL if not failures else
+                      records.UNREACHABLE if all(f.unreachable for f in failures) else records.FAILED)
+        stage.status = status
+        collector._progress("stage-end", status=status)
+        state_["collector"] = None
         record.save()
-        if stage.status != records.SUCCESSFUL:
-            return stage.status
-    return records.SUCCESSFUL
+        return status
+
+    def open_stage(name: str):
+        if state_["status"] != records.SUCCESSFUL:
+            return None
+        state_["status"] = close()
+        if state_["status"] != records.SUCCESSFUL:
+            return None
+        skip_until(name)
+        recorded.add(name)
+        stage = StageRecord(name=prefix + name, started=time.time(), artifacts=artifacts_dir)
+        record.stages.append(stage)
+        collector = StageCollector(stage, runnable.index(name) + 1, len(runnable), listener, record.started, eta)
+        state_["collector"] = collector
+        collector._progress("stage-start")
+        return collector
+
+    if not runnable:
+        skip_until(None)
+        record.save()
+        return records.SUCCESSFUL
+    if interrupt.flag.is_set():
+        return records.INTERRUPTED
+    env = controller_env(directory, len(cluster.hosts))
+    if options.check_mode:
+        env.update(ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS), ANSIBLE_CALLBACKS_ENABLED="kinstall_check_mode",
+                   KINSTALL_CHECK_MODE_FILE=str(private / "not-in-check-mode.jsonl"))
+    collector = RunCollector(open_stage)
+    result = ansible_runner.run(
+        private_data_dir=str(private), ident=ident,
+        playbook=str(run_playbook(private, options.playbook_dir, runnable)),
+        project_dir=str(options.playbook_dir.resolve()), inventory=sources,
+        envvars=env, extravars=extravars(cluster, record.id, selected, directory),
+        # Facts are gathered once a run, by the first play that needs them, and read from there.
+        fact_cache=str(Path(record.directory) / "facts"),
+        limit=options.limit, forks=forks(len(cluster.hosts)), cmdline="--check --diff" if options.check_mode
+        else None, event_handler=collector, cancel_callback=interrupt.flag.is_set, quiet=True,
+        suppress_env_files=True)
+    current = state_["collector"]
+    if current is not None:
+        failures = current.failures
+        if any(not f.unreachable and f.host for f in failures) and not interrupt.flag.is_set():
+            _recheck_reachability(failures, sources, env, private)
+        if result.status == "canceled" or interrupt.flag.is_set():
+            state_["status"] = close(records.INTERRUPTED)
+        elif not failures and result.rc != 0:
+            current.failures.append(records.Failure(host="", stage=current.stage.name, role="", task="",
+                                                    message=_stdout_tail(result)))
+            state_["status"] = close(records.FAILED)
+        else:
+            state_["status"] = close()
+    elif state_["status"] == records.SUCCESSFUL and result.rc != 0:
+        # Ansible ended before the first stage began: a playbook it could not read, say.
+        stage = StageRecord(name=prefix + runnable[0], status=records.FAILED, started=time.time(),
+                            ended=time.time(), artifacts=artifacts_dir)
+        record.stages.append(stage)
+        record.failures.append(records.Failure(host="", stage=runnable[0], role="", task="",
+                                               message=_stdout_tail(result)))
+        state_["status"] = records.INTERRUPTED if result.status == "canceled" else records.FAILED
+    if options.check_mode:
+        record.check.setdefault("not_in_check_mode", []).extend(_not_in_check_mode(private))
+    if state_["status"] == records.SUCCESSFUL:
+        skip_until(None)
+    record.save()
+    return state_["status"]
 
 
 def _recheck_reachability(failures, sources, env, private: Path) -> None:
@@ -309,11 +379,11 @@ def _recheck_reachability(failures, sources, env, private: Path) -> None:
             failure.message = f"the host stopped answering during the task ({failure.message})"
 
 
-def _not_in_check_mode(private: Path, stage: str) -> list[dict]:
+def _not_in_check_mode(private: Path) -> list[dict]:
     path = private / "not-in-check-mode.jsonl"
     if not path.exists():
         return []
-    return [{**json.loads(line), "stage": stage} for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _stdout_tail(result) -> str:

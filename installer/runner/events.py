@@ -1,21 +1,28 @@
 """Turn ansible-runner's events into kinstall's facts: per-task results and durations, the
-failures with their messages, the per-host recap, and progress for the renderers."""
+failures with their messages, the per-host recap, and progress for the renderers.
+
+A run is one ansible-playbook: the stage playbooks imported in order, each after a marker play
+named MARKER + the stage's name (see engine.run_playbook). RunCollector follows the markers and
+hands each event to the collector of the stage it belongs to."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-from installer.runner.records import Failure, StageRecord, TaskRecord
+from installer.runner.records import Failure, HostWarning, StageRecord, TaskRecord
 
 RESULTS = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
            "runner_on_skipped": "skipped"}
 MESSAGE_LIMIT = 2000
+MARKER = "kinstall stage: "
+# Ansible's own notes about its workings, not about the host: not the user's concern.
+NOT_WARNINGS = ("Module remote_tmp ",)
 
 
 @dataclass
 class Progress:
-    kind: str  # stage-start | task | result | stage-end
+    kind: str  # stage-start | task | result | warning | stage-end
     stage: str
     index: int  # 1-based among the stages that run
     total: int
@@ -26,6 +33,7 @@ class Progress:
     counts: dict = field(default_factory=dict)  # ok, changed, failed, unreachable over the stage
     elapsed: float = 0.0  # since the run started
     eta: float | None = None  # seconds left, from earlier runs of the cluster
+    message: str = ""  # a warning's text
 
 
 def failure_message(result: dict) -> str:
@@ -61,6 +69,7 @@ class StageCollector:
         self.eta = eta
         self.tasks: list[TaskRecord] = []
         self.failures: list[Failure] = []
+        self.warnings: list[HostWarning] = []
         self.counts = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0}
         self.task = ""
         self.role = ""
@@ -79,8 +88,6 @@ class StageCollector:
             self._progress("task")
         elif kind in RESULTS:
             self._result(kind, data)
-        elif kind == "playbook_on_stats":
-            self._recap(data)
         return True  # keep the event in ansible-runner's artifacts
 
     def _result(self, kind: str, data: dict) -> None:
@@ -102,14 +109,44 @@ class StageCollector:
                                          task=record.task, message=failure_message(result),
                                          unreachable=status == "unreachable"))
         self._progress("result", host=record.host, status=record.status)
+        for text in result.get("warnings") or []:
+            if isinstance(text, str) and not text.startswith(NOT_WARNINGS):
+                self.warnings.append(HostWarning(host=record.host, stage=self.stage.name, role=record.role,
+                                                 task=record.task, message=text))
+                self._progress("warning", host=record.host, message=text)
 
-    def _recap(self, data: dict) -> None:
-        hosts = set()
-        for key in ("ok", "changed", "failures", "dark", "skipped", "ignored", "rescued"):
-            hosts |= set(data.get(key) or {})
-        self.stage.recap = {
-            host: {"ok": (data.get("ok") or {}).get(host, 0), "changed": (data.get("changed") or {}).get(host, 0),
-                   "failed": (data.get("failures") or {}).get(host, 0),
-                   "unreachable": (data.get("dark") or {}).get(host, 0),
-                   "skipped": (data.get("skipped") or {}).get(host, 0)}
-            for host in sorted(hosts)}
+    def finish(self) -> None:
+        """The stage's per-host recap, counted as Ansible's recap counts (ok includes changed)."""
+        recap: dict[str, dict] = {}
+        for task in self.tasks:
+            counts = recap.setdefault(task.host, {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0,
+                                                  "skipped": 0})
+            counts["ok" if task.status == "changed" else task.status] += 1
+            counts["changed"] += task.changed
+        self.stage.recap = {host: recap[host] for host in sorted(recap)}
+
+
+class RunCollector:
+    """The event_handler of a run's one ansible-playbook. A marker play opens each stage:
+    `open_stage(name)` returns that stage's StageCollector, or None when the run is ending (an
+    earlier stage failed, and the marker play is only there to stop the hosts that are left).
+    The marker plays' own events belong to no stage."""
+
+    def __init__(self, open_stage):
+        self.open_stage = open_stage
+        self.current: StageCollector | None = None
+        self.in_marker = False
+
+    def __call__(self, event: dict) -> bool:
+        data = event.get("event_data") or {}
+        if event.get("event") == "playbook_on_play_start":
+            name = str(data.get("play", ""))
+            self.in_marker = name.startswith(MARKER)
+            if self.in_marker:
+                opened = self.open_stage(name[len(MARKER):])
+                if opened is not None:
+                    self.current = opened
+                return True
+        if self.in_marker or self.current is None:
+            return True
+        return self.current(event)

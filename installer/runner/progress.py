@@ -36,6 +36,8 @@ class PlainLines:
             self.write(f"{prefix}: {p.role + ' : ' if p.role else ''}{p.task}")
         elif p.kind == "result" and p.status in ("failed", "unreachable"):
             self.write(f"{prefix}: {p.status.upper()} {p.host}: {p.task}")
+        elif p.kind == "warning":
+            self.write(f"{prefix}: WARNING {p.host}: {p.message}")
         elif p.kind == "stage-end":
             self.write(f"{prefix}: {p.status} ({_counts(p.counts)}; elapsed {_clock(p.elapsed)})")
 
@@ -44,7 +46,7 @@ class LiveLine(PlainLines):
     """On a terminal: one line rewritten in place, and a plain line when a stage ends."""
 
     def __call__(self, p: Progress) -> None:
-        if p.kind in ("stage-end",) or (p.kind == "result" and p.status in ("failed", "unreachable")):
+        if p.kind in ("stage-end", "warning") or (p.kind == "result" and p.status in ("failed", "unreachable")):
             self.write("\r\033[K", nl=False)
             super().__call__(p)
             return

@@ -54,6 +54,16 @@ class Failure:
 
 
 @dataclass
+class HostWarning:
+    """What a role warned of (kinstall_warn, or a module's own warning), on one host."""
+    host: str
+    stage: str
+    role: str
+    task: str
+    message: str
+
+
+@dataclass
 class RunRecord:
     id: str
     cluster: str
@@ -66,6 +76,7 @@ class RunRecord:
     stages: list[StageRecord] = field(default_factory=list)
     tasks: list[TaskRecord] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    warnings: list[HostWarning] = field(default_factory=list)
     check: dict = field(default_factory=dict)  # the idempotency re-run: {status, changed: [...]}
     directory: str = ""
 
@@ -103,6 +114,7 @@ def _from_dict(data: dict) -> RunRecord:
     data["stages"] = [StageRecord(**s) for s in data.get("stages", [])]
     data["tasks"] = [TaskRecord(**t) for t in data.get("tasks", [])]
     data["failures"] = [Failure(**f) for f in data.get("failures", [])]
+    data["warnings"] = [HostWarning(**w) for w in data.get("warnings", [])]
     return RunRecord(**data)
 
 

@@ -4,6 +4,7 @@ task and the module's message, the exact commands to continue, and where the rec
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 from installer.runner import records
 from installer.runner.records import RunRecord
@@ -23,6 +24,22 @@ def _stage_table(record: RunRecord) -> list[str]:
     return lines
 
 
+def _warnings(record: RunRecord) -> list[str]:
+    """Each warning once, with the hosts that gave it (the idempotency re-run repeats them)."""
+    hosts: dict[tuple, list[str]] = {}
+    for w in record.warnings:
+        key = (w.stage.removeprefix("check-"), w.role, w.task, w.message)
+        if w.host not in hosts.setdefault(key, []):
+            hosts[key].append(w.host)
+    if not hosts:
+        return []
+    lines = ["", f"warnings ({len(hosts)}):"]
+    for (stage, role, task, message), names in hosts.items():
+        lines.append(f"  {', '.join(names)}: {stage} / {role + ' / ' if role else ''}{task}")
+        lines.append(f"    {message}")
+    return lines
+
+
 def _rerun(record: RunRecord, *extra: str) -> str:
     args = ["kinstall", "up", record.inputs["inventory"], *extra]
     if record.inputs.get("limit"):
@@ -33,6 +50,7 @@ def _rerun(record: RunRecord, *extra: str) -> str:
 def render(record: RunRecord) -> str:
     lines = [f"run {record.id}: {record.status} in {record.duration:.1f} s (exit {record.exit_code})"]
     lines += _stage_table(record)
+    lines += _warnings(record)
     if record.failures:
         failed_stage = record.failures[0].stage
         lines.append("")
@@ -53,8 +71,22 @@ def render(record: RunRecord) -> str:
                          f"{task['role'] + ' / ' if task['role'] else ''}{task['task']}")
     elif record.check.get("status") == "unchanged":
         lines.append("idempotent: the second run changed nothing")
+    kubeconfig = admin_kubeconfig(record)
+    if kubeconfig is not None:
+        lines.append(f"admin kubeconfig (0600; keep it secret): {kubeconfig}")
     lines.append(f"record: kinstall runs show {record.id}  ({record.directory})")
     return "\n".join(lines)
+
+
+def admin_kubeconfig(record: RunRecord) -> Path | None:
+    """The cluster's admin kubeconfig on the controller, which the control-plane stage fetches
+    (the path only: its content is a credential)."""
+    if not record.directory:
+        return None
+    path = Path(record.directory).parents[1] / "kubeconfig" / "admin.conf"
+    ran = any(s.name.removeprefix("check-") == "control-plane" and s.status == records.SUCCESSFUL
+              for s in record.stages)
+    return path if ran and path.is_file() else None
 
 
 def render_drift(record: RunRecord) -> str:

@@ -1,6 +1,7 @@
 """kinstall's node stages (preflight, os, download, runtime, etcd, loadbalancer), for real on the lab."""
 
 import http.server
+import re
 import subprocess
 import threading
 import time
@@ -126,6 +127,9 @@ def test_the_node_stages_run_and_a_second_run_changes_nothing(run_lab):
                                       "preflight,os,download,runtime,etcd,loadbalancer", "--check-idempotent"])
     assert result.exit_code == 0, result.output
     assert "idempotent: the second run changed nothing" in result.output
+    # what the roles warn of reaches the user, with the host, and once per warning in the summary
+    assert re.search(r"os: WARNING node1: this host is a \S+ container: it shares the host's clock", result.output)
+    assert "node1, node2, node3: os / os / Say why no time service runs in a container" in result.output
     for node in run_lab.nodes:
         state = ssh(run_lab, node, "sysctl -n net.ipv4.ip_forward; command -v conntrack; "
                                    "grep -c ' node[0-9]$' /etc/hosts; systemctl is-active containerd; "
@@ -164,6 +168,19 @@ def test_the_node_stages_run_and_a_second_run_changes_nothing(run_lab):
         proxy = ssh(run_lab, node, "systemctl is-active nginx; ss -ltn 'sport = :6443' | tail -n +2").stdout
         assert proxy.startswith("active") and "127.0.0.1:6443" in proxy, (node, proxy)
     assert ssh(run_lab, "node1", "systemctl is-active nginx", check=False).stdout.strip() != "active"
+
+
+def test_the_os_stage_puts_back_what_was_changed_by_hand(run_lab):
+    ssh(run_lab, "node2", "rm /etc/modules-load.d/kinstall.conf; sed 's/ node3$/ elsewhere/' /etc/hosts > /tmp/h "
+                          "&& cat /tmp/h > /etc/hosts")
+    result = CliRunner().invoke(cli, ["up", run_lab.inventory, "--yes", "--stages", "os"])
+    assert result.exit_code == 0, result.output
+    changed = {(t["host"], t["task"]) for t in last_record(run_lab)["tasks"] if t["changed"]}
+    assert changed == {("node2", "Load kernel modules at boot"),
+                       ("node2", "Write every cluster host's address and name into /etc/hosts")}
+    state = ssh(run_lab, "node2", "grep -c ' node[0-9]$' /etc/hosts; grep -c elsewhere /etc/hosts; "
+                                  "tail -n +2 /etc/modules-load.d/kinstall.conf", check=False).stdout.split()
+    assert state == ["3", "0", "overlay", "br_netfilter"], state
 
 
 def test_kube_apiserver_from_the_bundle_answers_kubectl_with_v1_20_2_on_the_labs_etcd(run_lab, tmp_path):

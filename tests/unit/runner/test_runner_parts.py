@@ -4,8 +4,10 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from installer.errors import ExitCode, UsageError
 from installer.runner import engine, events, progress, records, report
@@ -75,13 +77,46 @@ def test_collector_turns_events_into_tasks_failures_and_recap():
                      res={"msg": "boom", "stderr": "disk full", "rc": 1}))
     collector(_event("runner_on_failed", host="n3", task="Write", role="os", ignore_errors=True, res={"msg": "x"}))
     collector(_event("runner_on_unreachable", host="n4", task="Write", res={"msg": "ssh: no route"}))
-    collector(_event("playbook_on_stats", ok={"n1": 1}, changed={"n1": 1}, failures={"n2": 1}, dark={"n4": 1}))
+    collector.finish()
     assert [(t.host, t.status, t.changed) for t in collector.tasks] == [
         ("n1", "changed", True), ("n2", "failed", False), ("n3", "ok", False), ("n4", "unreachable", False)]
     assert [(f.host, f.message, f.unreachable) for f in collector.failures] == [
         ("n2", "boom; stderr: disk full; rc: 1", False), ("n4", "ssh: no route", True)]
-    assert stage.recap["n4"]["unreachable"] == 1 and stage.recap["n1"]["changed"] == 1
+    assert stage.recap["n4"]["unreachable"] == 1 and stage.recap["n1"] == {
+        "ok": 1, "changed": 1, "failed": 0, "unreachable": 0, "skipped": 0}
     assert seen[-1].counts == {"ok": 2, "changed": 1, "failed": 1, "unreachable": 1}
+
+
+def test_run_collector_gives_each_stage_its_events_and_keeps_the_marker_plays_out():
+    opened, collectors = [], {}
+
+    def open_stage(name):
+        opened.append(name)
+        if name == "etcd":
+            return None  # the run is ending: the marker play only stops the hosts left
+        collectors[name] = events.StageCollector(StageRecord(name), 1, 2, lambda p: None, started=0.0)
+        return collectors[name]
+
+    run = events.RunCollector(open_stage)
+    run(_event("playbook_on_start"))
+    for stage, host in (("os", "n1"), ("runtime", "n2"), ("etcd", "n3")):
+        run(_event("playbook_on_play_start", play=events.MARKER + stage))
+        run(_event("runner_on_failed", host="all", task="End the run", res={"msg": "marker"}))
+        run(_event("playbook_on_play_start", play="the stage's own play"))
+        run(_event("runner_on_ok", host=host, task="Write", res={"changed": True}))
+    assert opened == ["os", "runtime", "etcd"]
+    assert [t.host for t in collectors["os"].tasks] == ["n1"]
+    assert [t.host for t in collectors["runtime"].tasks] == ["n2", "n3"]  # after a refused stage: its last one
+    assert not collectors["os"].failures and not collectors["runtime"].failures
+
+
+def test_the_run_playbook_imports_each_stage_after_its_marker(tmp_path):
+    playbook = engine.run_playbook(tmp_path, Path("/p"), ["os", "etcd"])
+    plays = yaml.safe_load(playbook.read_text())
+    assert [p.get("name") or p["ansible.builtin.import_playbook"] for p in plays] == [
+        events.MARKER + "os", "/p/os.yml", events.MARKER + "etcd", "/p/etcd.yml"]
+    assert plays[3]["vars"] == {"kinstall_stage": "etcd"}
+    assert all(p["gather_facts"] is False and p["hosts"] == "all" for p in plays[::2])
 
 
 def test_no_log_results_never_become_messages():
@@ -157,3 +192,24 @@ def test_a_failed_loop_reports_what_each_failed_item_said():
     result = {"msg": "One or more items failed", "results": [
         {"failed": False, "msg": "ok"}, {"failed": True, "msg": "runc 1.1.5 (amd64): sha256 mismatch"}]}
     assert events.failure_message(result) == "runc 1.1.5 (amd64): sha256 mismatch"
+
+
+def test_warnings_reach_the_user_and_the_record_but_ansibles_own_notes_do_not():
+    seen = []
+    collector = events.StageCollector(StageRecord("os"), 1, 1, seen.append, started=0.0)
+    collector(_event("runner_on_ok", host="n1", task="Say why", role="os",
+                     res={"warnings": ["n1 is a podman container", "Module remote_tmp /root/.ansible/tmp did not"]}))
+    assert [(w.host, w.stage, w.task, w.message) for w in collector.warnings] == [
+        ("n1", "os", "Say why", "n1 is a podman container")]
+    lines = []
+    for item in seen:
+        progress.PlainLines(lines.append)(item)
+    assert lines == ["[1/1] os: WARNING n1: n1 is a podman container"]
+
+
+def test_report_lists_each_warning_once_with_its_hosts():
+    run = _history(("os", "successful"), status=records.SUCCESSFUL)[0]
+    run.warnings = [records.HostWarning(host, stage, "os", "Say why", "no time service in a container")
+                    for stage in ("os", "check-os") for host in ("n1", "n2")]
+    text = report.render(run)
+    assert "warnings (1):\n  n1, n2: os / os / Say why\n    no time service in a container" in text
