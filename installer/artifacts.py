@@ -31,7 +31,7 @@ URLS = {
     "calicoctl": "https://github.com/projectcalico/calico/releases/download/v{version}/calicoctl-linux-{arch}",
 }
 # The stage that needs each file: a stage fetches only what it uses.
-STAGES = {"kubeadm": "control-plane", "kubelet": "nodes", "kubectl": "control-plane", "etcd": "etcd",
+STAGES = {"kubeadm": "control-plane", "kubelet": "control-plane", "kubectl": "control-plane", "etcd": "etcd",
           "containerd": "runtime", "runc": "runtime", "cni-plugins": "runtime", "crictl": "runtime",
           "calicoctl": "network"}
 PLUGIN_TOOLS = {"calico": ("calicoctl",)}

@@ -365,10 +365,31 @@ def download_source(ctx: Context):
                          "make it with `kinstall bundle`", rule="download-source")
 
 
+def local_storage(ctx: Context):
+    """Local volumes with no storage class would give PersistentVolumeClaims nothing to bind to;
+    two default classes leave Kubernetes to pick one at random."""
+    if not ctx.value("local_volume_provisioner_enabled"):
+        return
+    classes = ctx.value("local_volume_provisioner_storage_classes")
+    if not isinstance(classes, dict):
+        return
+    if not classes:
+        yield ctx.at("local_volume_provisioner_storage_classes",
+                     "local_volume_provisioner_enabled is true but local_volume_provisioner_storage_classes is "
+                     "empty, so no volume would back a claim: declare a class with the host_dir whose "
+                     "subdirectories are the volumes, e.g. {local-storage: {host_dir: /mnt/disks}}",
+                     rule="storage-class")
+    defaults = sorted(name for name, spec in classes.items() if isinstance(spec, dict) and spec.get("is_default"))
+    if len(defaults) > 1:
+        yield ctx.at("local_volume_provisioner_storage_classes",
+                     f"{len(defaults)} storage classes are marked is_default ({', '.join(defaults)}); a cluster "
+                     "has one default StorageClass: keep is_default on one", rule="storage-class")
+
+
 RULES = (
     groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
-    plugin_groups, tenant_isolation, calico_encapsulation, component_versions, download_source,
+    plugin_groups, tenant_isolation, calico_encapsulation, component_versions, download_source, local_storage,
 )
 
 

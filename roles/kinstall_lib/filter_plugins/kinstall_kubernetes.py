@@ -1,0 +1,55 @@
+"""Filters for kubeadm's configuration: the inventory's node_taints and node_labels (Kubespray's
+forms) in the forms kubeadm and kubelet take."""
+
+from __future__ import annotations
+
+import re
+
+from ansible.errors import AnsibleFilterError
+
+TAINT = re.compile(r"^(?P<key>[^=:]+)(=(?P<value>[^:]*))?:(?P<effect>NoSchedule|PreferNoSchedule|NoExecute)$")
+
+
+def kinstall_taints(taints):
+    """["key=value:Effect", ...] -> [{key, value?, effect}, ...] (kubeadm's nodeRegistration.taints)."""
+    result = []
+    for text in taints or []:
+        match = TAINT.match(str(text))
+        if not match:
+            raise AnsibleFilterError(f"node_taints: {text!r} is not key=value:Effect (NoSchedule, "
+                                     "PreferNoSchedule or NoExecute)")
+        taint = {"key": match["key"], "effect": match["effect"]}
+        if match["value"]:
+            taint["value"] = match["value"]
+        result.append(taint)
+    return result
+
+
+def kinstall_labels(labels):
+    """{key: value} -> "key=value,..." (kubelet's --node-labels), in key order."""
+    return ",".join(f"{key}={value}" for key, value in sorted((labels or {}).items()))
+
+
+def kinstall_control_plane_taint(kube_version):
+    """kubeadm's taint on control planes: node-role.kubernetes.io/master until 1.23,
+    node-role.kubernetes.io/control-plane from 1.24 (both in 1.24: the old one was dropped in 1.25)."""
+    minor = int(str(kube_version).split(".")[1])
+    key = "node-role.kubernetes.io/master" if minor < 24 else "node-role.kubernetes.io/control-plane"
+    return {"key": key, "effect": "NoSchedule"}
+
+
+def kinstall_rows(lines, fields):
+    """Lines of space-separated fields -> {first field: [the others]}, for lines with exactly
+    `fields` fields (kubectl's jsonpath tables, where an empty value leaves a field out)."""
+    rows = {}
+    for line in lines or []:
+        parts = str(line).split()
+        if len(parts) == int(fields):
+            rows[parts[0]] = parts[1:]
+    return rows
+
+
+class FilterModule:
+    def filters(self):
+        return {"kinstall_taints": kinstall_taints, "kinstall_labels": kinstall_labels,
+                "kinstall_control_plane_taint": kinstall_control_plane_taint, "kinstall_rows": kinstall_rows}

@@ -1,0 +1,247 @@
+"""`kinstall up` to a working Kubernetes, for real: v1.20.2 from the lab's bundle (built from
+Debian's source package) on fresh lab nodes, every stage, the bridge network plugin. Nothing here
+is a stand-in: kubeadm, kubelet, the control plane's images, kube-proxy and the CNI plugins all
+run on the nodes."""
+
+import base64
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from installer import bundle as bundles
+from installer.cli import cli
+from installer.lab import nodes as labs
+from tests.integration.helpers import last_record, ssh
+
+pytestmark = pytest.mark.lab
+
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
+TEST_IMAGE_ARCHIVE = "/var/tmp/kinstall-busybox.tar"
+# The tasks that call a kubeadm phase (roles control_plane and kubeadm_join).
+KUBEADM_TASKS = ("Initialise the first control plane", "Share the control plane certificates",
+                 "Make a short-lived join token", "kubeadm join")
+
+
+def _lab(name, tmp_path_factory, **layout):
+    if name in labs.names():
+        labs.down(name)
+    lab = labs.up(name, nodes=3, **layout).lab
+    home = tmp_path_factory.mktemp(f"{name}-home")
+    # The lab's paths first: they are found under KINSTALL_HOME, which then points at the run state.
+    captured = SimpleNamespace(inventory=str(lab.inventory), ssh_config=str(lab.ssh_config), home=home,
+                               nodes=[n.name for n in lab.nodes], name=name)
+    previous = os.environ.get("KINSTALL_HOME")
+    os.environ["KINSTALL_HOME"] = str(home)
+    return lab, captured, previous
+
+
+def _teardown(name, request, previous):
+    if previous is None:
+        os.environ.pop("KINSTALL_HOME", None)
+    else:
+        os.environ["KINSTALL_HOME"] = previous
+    if request.session.testsfailed or request.config.getoption("--keep-lab"):
+        print(f"lab {name} kept: `kinstall lab ssh {name} node1`; remove it with `kinstall lab down {name}`")
+    if not request.session.testsfailed and not request.config.getoption("--keep-lab"):
+        labs.down(name)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, request):
+    """A fresh 3-node lab (node1 control plane, node2 and node3 workers, etcd on all three) and a
+    first `kinstall up` of every stage, with the idempotency gate."""
+    lab, captured, previous = _lab("kinstall-k8s", tmp_path_factory)
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["up", captured.inventory, "--yes", "--check-idempotent"])
+    captured.first_up = result
+    captured.first_up_seconds = time.monotonic() - started
+    yield captured
+    _teardown("kinstall-k8s", request, previous)
+
+
+def kubectl(lab, command, node="node1", check=True):
+    return ssh(lab, node, f"{KUBECTL} {command}", check=check)
+
+
+def _wait(lab, what, probe, timeout=180):
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer:
+            return answer
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(2)
+
+
+def test_up_makes_a_cluster_whose_second_run_changes_nothing_and_calls_no_kubeadm_phase(cluster):
+    result = cluster.first_up
+    assert result.exit_code == 0, result.output
+    assert "idempotent: the second run changed nothing" in result.output
+    record = last_record(cluster)
+    ran = [s["name"] for s in record["stages"] if s["status"] == "successful"]
+    assert ran[:9] == ["preflight", "os", "download", "runtime", "etcd", "loadbalancer", "control-plane",
+                       "nodes", "network"], ran
+    kubeadm = [t for t in record["tasks"] if t["task"].startswith(KUBEADM_TASKS) and t["status"] != "skipped"]
+    assert any(t["stage"] == "control-plane" for t in kubeadm) and any(t["stage"] == "nodes" for t in kubeadm)
+    assert not [t for t in kubeadm if t["stage"].startswith("check-")], "the re-run called kubeadm"
+    nodes = kubectl(cluster, "get nodes -o jsonpath='{range .items[*]}{.metadata.name} "
+                             "{.status.conditions[?(@.type==\"Ready\")].status} {.status.nodeInfo.kubeletVersion}"
+                             "{\"\\n\"}{end}'").stdout.split("\n")
+    assert sorted(line for line in nodes if line) == [f"{n} True v1.20.2" for n in cluster.nodes]
+
+
+def test_the_admin_kubeconfig_is_0600_on_the_controller_and_printed_as_a_path(cluster):
+    match = re.search(r"admin kubeconfig \(0600; keep it secret\): (\S+)", cluster.first_up.output)
+    assert match, cluster.first_up.output
+    path = Path(match.group(1))
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    text = path.read_text()
+    assert "client-key-data" in text and "client-key-data" not in cluster.first_up.output
+    assert "server: https://" in text
+
+
+def test_no_join_token_or_certificate_key_reaches_any_file_of_the_run(cluster):
+    tokens = kubectl(cluster, "-n kube-system get secrets -o jsonpath='{range .items[*]}"
+                              "{.data.token-id}.{.data.token-secret}{\"\\n\"}{end}'").stdout.split()
+    found = []
+    for line in tokens:
+        if line.strip(".") and "." in line:
+            token_id, secret = line.split(".", 1)
+            if token_id and secret:
+                found.append(base64.b64decode(token_id).decode() + "." + base64.b64decode(secret).decode())
+    assert found, "the joins made no bootstrap token"
+    key_file = next(Path(cluster.home).glob("clusters/*/pki/kubeadm/certificate-key"))
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    needles = found + [key_file.read_text().strip()]
+    for path in Path(cluster.home).rglob("*"):
+        if path.is_file() and path != key_file:
+            text = path.read_bytes().decode("utf-8", "replace")
+            for needle in needles:
+                assert needle not in text, f"a secret is in {path}"
+    for needle in needles:
+        assert needle not in cluster.first_up.output
+    for node in cluster.nodes:
+        assert ssh(cluster, node, "test ! -e /etc/kubernetes/kubeadm-join.yaml", check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def test_image(cluster):
+    """The tests' own image (a static busybox), imported on every node; never part of what
+    kinstall installs."""
+    inventory = Path(cluster.inventory).read_text()
+    bundle = Path(re.search(r"download_bundle_dir: (\S+)", inventory).group(1))
+    image = bundles.read_manifest(bundle)["test_image"]
+    for node in cluster.nodes:
+        subprocess.run(["scp", "-F", cluster.ssh_config, "-q", str(bundle / image["path"]),
+                        f"{node}:{TEST_IMAGE_ARCHIVE}"], check=True, timeout=120)
+        ssh(cluster, node, f"ctr -n k8s.io images import {TEST_IMAGE_ARCHIVE} >/dev/null")
+    return image["name"]
+
+
+def test_pods_on_every_node_reach_each_other_and_a_service(cluster, test_image):
+    manifest = f"""
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: echo, namespace: default}}
+spec:
+  selector: {{matchLabels: {{app: echo}}}}
+  template:
+    metadata: {{labels: {{app: echo}}}}
+    spec:
+      tolerations: [{{operator: Exists}}]
+      containers:
+        - name: echo
+          image: {test_image}
+          imagePullPolicy: Never
+          command: ["/bin/sh", "-c", "mkdir -p /tmp/www && hostname > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: echo, namespace: default}}
+spec:
+  selector: {{app: echo}}
+  ports: [{{port: 80, targetPort: 8080}}]
+"""
+    ssh(cluster, "node1", f"cat > /var/tmp/echo.yaml <<'EOF'\n{manifest}\nEOF\n{KUBECTL} apply -f /var/tmp/echo.yaml")
+
+    def running():
+        rows = kubectl(cluster, "get pods -l app=echo -o jsonpath='{range .items[*]}{.spec.nodeName} "
+                                "{.status.phase} {.status.podIP} {.metadata.name}{\"\\n\"}{end}'").stdout.split("\n")
+        pods = [r.split() for r in rows if r.strip()]
+        ok = [p for p in pods if len(p) == 4 and p[1] == "Running"]
+        return ok if sorted(p[0] for p in ok) == sorted(cluster.nodes) else None
+
+    pods = _wait(cluster, "an echo pod Running on every node", running)
+    get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {} {} | tail -n 1"
+    for node, _, _, name in pods:  # each pod asks the pod on another node, across the routes
+        other = next(p for p in pods if p[0] != node)
+        answer = kubectl(cluster, f"exec {name} -- /bin/sh -c \"{get.format(other[2], 8080)}\"").stdout.strip()
+        assert answer == other[3], (node, other, answer)
+    service = kubectl(cluster, "get service echo -o jsonpath='{.spec.clusterIP}'").stdout.strip()
+
+    def through_service():
+        answers = {kubectl(cluster, f"exec {name} -- /bin/sh -c \"{get.format(service, 80)}\"",
+                           check=False).stdout.strip() for _, _, _, name in pods}
+        return answers if answers <= {p[3] for p in pods} else None
+
+    assert _wait(cluster, "the Service answering from every pod", through_service, timeout=60)
+    from_node = ssh(cluster, "node2", get.format(service, 80)).stdout.strip()
+    assert from_node in {p[3] for p in pods}
+    kubectl(cluster, "delete -f /var/tmp/echo.yaml --wait=false")
+
+
+def test_a_claim_binds_to_a_local_volume_from_a_host_directory(cluster, test_image):
+    for node in ("node2", "node3"):
+        ssh(cluster, node, "mkdir -p /mnt/disks/vol1")
+    inventory = Path(cluster.inventory)
+    document = yaml.safe_load(inventory.read_text())
+    document["all"]["vars"].update(local_volume_provisioner_enabled=True, local_volume_provisioner_storage_classes={
+        "local-storage": {"host_dir": "/mnt/disks", "is_default": True}})
+    inventory.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = CliRunner().invoke(cli, ["up", cluster.inventory, "--yes", "--stages", "addons", "--check-idempotent"])
+    assert result.exit_code == 0, result.output
+    assert "idempotent: the second run changed nothing" in result.output
+    volumes = kubectl(cluster, "get pv -o jsonpath='{range .items[*]}{.metadata.name} {.spec.local.path} "
+                               "{.spec.storageClassName}{\"\\n\"}{end}'").stdout.split("\n")
+    assert sorted(v for v in volumes if v) == ["local-node2-vol1 /mnt/disks/vol1 local-storage",
+                                               "local-node3-vol1 /mnt/disks/vol1 local-storage"]
+    default = kubectl(cluster, "get storageclass local-storage -o jsonpath="
+                               "'{.metadata.annotations.storageclass\\.kubernetes\\.io/is-default-class}'").stdout
+    assert default == "true"
+    manifest = f"""
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: data, namespace: default}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Mi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: writer, namespace: default}}
+spec:
+  restartPolicy: Never
+  containers:
+    - name: writer
+      image: {test_image}
+      imagePullPolicy: Never
+      command: ["/bin/sh", "-c", "hostname > /data/written-by"]
+      volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes: [{{name: data, persistentVolumeClaim: {{claimName: data}}}}]
+"""
+    ssh(cluster, "node1", f"cat > /var/tmp/claim.yaml <<'EOF'\n{manifest}\nEOF\n{KUBECTL} apply -f /var/tmp/claim.yaml")
+
+    def done():
+        phase = kubectl(cluster, "get pod writer -o jsonpath='{.status.phase} {.spec.nodeName}'").stdout.split()
+        return phase if phase and phase[0] == "Succeeded" else None
+
+    _, node = _wait(cluster, "the pod writing to its claim", done)
+    assert kubectl(cluster, "get pvc data -o jsonpath='{.status.phase}'").stdout == "Bound"
+    assert ssh(cluster, node, "cat /mnt/disks/vol1/written-by").stdout.strip() == "writer"

@@ -1,0 +1,112 @@
+"""The Kubernetes roles' templates and filters, rendered by Ansible's own templating for every
+release kinstall supports: kubeadm's configuration in the form its API version takes (v1beta2,
+v1beta3, v1beta4), the join configuration, the inventory's taints and labels."""
+
+import importlib.util
+
+import pytest
+import yaml
+from ansible.errors import AnsibleError
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import filter_loader
+from ansible.template import Templar, trust_as_template
+
+from installer import releases
+from tests.paths import ROOT
+
+FILTERS = ROOT / "roles" / "kinstall_lib" / "filter_plugins"
+filter_loader.add_directory(str(FILTERS))
+# The newest patch release of each minor kinstall supports.
+MINORS = list({release.minor: release for release in releases.supported().values()}.values())
+
+
+def render(template: str, **variables) -> list[dict]:
+    text = (ROOT / "roles" / template).read_text()
+    rendered = Templar(loader=DataLoader(), variables=variables).template(trust_as_template(text))
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+def init_vars(release) -> dict:
+    return dict(kinstall_kubeadm_api=release.kubeadm_api, kubelet_cri_socket="/run/containerd/containerd.sock",
+                control_plane_address="10.0.0.1", kube_apiserver_port=6443, inventory_hostname="cp1",
+                control_plane_taints=[{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
+                control_plane_kubelet_args={"node-ip": "10.0.0.1", "node-labels": "zone=a"},
+                control_plane_certificate_key="ab" * 32, cluster_name="cluster.local", kube_version=release.version,
+                control_plane_endpoint="10.0.0.1:6443", kube_pods_subnet="10.233.64.0/18",
+                kube_service_addresses="10.233.0.0/18", control_plane_etcd_endpoints=["https://10.0.0.1:2379"],
+                control_plane_cert_sans=["10.0.0.1", "cp1"], kube_network_node_prefix=24,
+                control_plane_cgroup_driver="systemd", kubelet_fail_swap_on=True, kubelet_max_pods=110,
+                kubelet_protect_kernel_defaults=False, kube_proxy_mode="iptables", kube_proxy_conntrack_max_per_core=0)
+
+
+def _args(value, api):
+    """kubeadm's extra arguments: a map up to v1beta3, a list of {name, value} from v1beta4."""
+    if api.endswith("v1beta4"):
+        assert isinstance(value, list) and all(set(item) == {"name", "value"} for item in value), value
+        return {item["name"]: item["value"] for item in value}
+    assert isinstance(value, dict), value
+    return value
+
+
+@pytest.mark.parametrize("release", MINORS, ids=lambda r: r.version)
+def test_kubeadm_init_configuration_takes_the_form_of_its_api_version(release):
+    init, cluster, kubelet, proxy = render("control_plane/templates/kubeadm-config.yaml.j2", **init_vars(release))
+    api = release.kubeadm_api
+    assert (init["apiVersion"], init["kind"]) == (api, "InitConfiguration")
+    assert (cluster["apiVersion"], cluster["kind"]) == (api, "ClusterConfiguration")
+    socket = init["nodeRegistration"]["criSocket"]
+    assert socket == ("/run/containerd/containerd.sock" if api.endswith("v1beta2")
+                      else "unix:///run/containerd/containerd.sock")
+    assert _args(init["nodeRegistration"]["kubeletExtraArgs"], api) == {"node-ip": "10.0.0.1", "node-labels": "zone=a"}
+    assert _args(cluster["controllerManager"]["extraArgs"], api) == {"node-cidr-mask-size": "24"}
+    assert cluster["kubernetesVersion"] == f"v{release.version}"
+    assert cluster["etcd"]["external"]["endpoints"] == ["https://10.0.0.1:2379"]
+    assert cluster["networking"] == {"dnsDomain": "cluster.local", "podSubnet": "10.233.64.0/18",
+                                     "serviceSubnet": "10.233.0.0/18"}
+    assert len(init["certificateKey"]) == 64
+    assert kubelet["kind"] == "KubeletConfiguration" and kubelet["cgroupDriver"] == "systemd"
+    assert kubelet["failSwapOn"] is True and kubelet["protectKernelDefaults"] is False
+    assert proxy["kind"] == "KubeProxyConfiguration" and proxy["conntrack"] == {"maxPerCore": 0}
+
+
+@pytest.mark.parametrize("release", MINORS, ids=lambda r: r.version)
+@pytest.mark.parametrize("control_plane", [True, False], ids=["control-plane", "worker"])
+def test_join_configuration_carries_the_token_and_the_control_plane_part_only_for_control_planes(
+        release, control_plane):
+    (join,) = render("kubeadm_join/templates/kubeadm-join.yaml.j2", kinstall_kubeadm_api=release.kubeadm_api,
+                     kubelet_cri_socket="/run/containerd/containerd.sock", inventory_hostname="n2",
+                     kubeadm_join_endpoint="10.0.0.1:6443", kubeadm_join_token="abcdef.0123456789abcdef",
+                     kubeadm_join_ca_hash="sha256:" + "0" * 64, kubeadm_join_taints=[],
+                     kubeadm_join_kubelet_args={"node-ip": "10.0.0.2"}, kubeadm_join_control_plane=control_plane,
+                     kubeadm_join_address="10.0.0.2", kube_apiserver_port=6443,
+                     kubeadm_join_certificate_key="cd" * 32)
+    assert (join["apiVersion"], join["kind"]) == (release.kubeadm_api, "JoinConfiguration")
+    assert join["discovery"]["bootstrapToken"] == {"apiServerEndpoint": "10.0.0.1:6443",
+                                                    "token": "abcdef.0123456789abcdef",
+                                                    "caCertHashes": ["sha256:" + "0" * 64]}
+    assert _args(join["nodeRegistration"]["kubeletExtraArgs"], release.kubeadm_api) == {"node-ip": "10.0.0.2"}
+    assert ("controlPlane" in join) is control_plane
+    if control_plane:
+        assert join["controlPlane"]["certificateKey"] == "cd" * 32
+
+
+def _filters():
+    spec = importlib.util.spec_from_file_location("kinstall_kubernetes", FILTERS / "kinstall_kubernetes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FilterModule().filters()
+
+
+def test_taints_and_labels_from_the_inventory():
+    filters = _filters()
+    taints = filters["kinstall_taints"]
+    assert taints(["dedicated=gpu:NoSchedule", "spot:PreferNoSchedule"]) == [
+        {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}, {"key": "spot", "effect": "PreferNoSchedule"}]
+    with pytest.raises(AnsibleError, match="'gpu' is not key=value:Effect"):
+        taints(["gpu"])
+    assert filters["kinstall_labels"]({"zone": "a", "disk": "ssd"}) == "disk=ssd,zone=a"
+    master = filters["kinstall_control_plane_taint"]
+    assert master("1.20.2")["key"] == "node-role.kubernetes.io/master"
+    assert master("1.36.4")["key"] == "node-role.kubernetes.io/control-plane"
+    assert filters["kinstall_rows"](["n1 10.0.0.0/24 1.1.1.1", "n2  2.2.2.2"], 3) == {
+        "n1": ["10.0.0.0/24", "1.1.1.1"]}
