@@ -46,7 +46,9 @@ def main():
     issued = []
 
     def key_bytes(key):
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        # SEC1 ("EC PRIVATE KEY"), not PKCS#8: kubeadm (1.20 at least) shares the API server's etcd
+        # client key with joining control planes and reads EC keys back only in SEC1 form.
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                  serialization.NoEncryption())
 
     ca_crt, ca_key = os.path.join(directory, "ca.crt"), os.path.join(directory, "ca.key")
