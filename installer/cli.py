@@ -78,6 +78,10 @@ def validate(ctx, inventory, output_format):
     ctx.meta["format"] = output_format
     result = run(inventory)
     report = result.report
+    if report.ok and result.cluster is not None:
+        from installer import existing
+
+        existing.refuse_changes(result.cluster)
     if output_format == "json":
         body = report.as_json()
         if result.cluster is not None:
@@ -113,11 +117,12 @@ def plan(ctx, inventory, output_format, against_hosts, stages, limit, playbook_d
 
     With --against-hosts, contact the hosts and preview the drift: the tasks that would change
     each host, and those check mode cannot tell about (reported, never hidden)."""
-    from installer import plan as planning
+    from installer import existing, plan as planning
     from installer.inventory.validate import require_valid
 
     ctx.meta["format"] = output_format
     result = require_valid(inventory)
+    existing.refuse_changes(result.cluster)
     made = planning.make(result.cluster)
     drift = None
     if against_hosts:
@@ -165,7 +170,7 @@ def up(ctx, inventory, stages, skip_stages, limit, resume, check_idempotent, yes
     """Validate INVENTORY, show the plan, then run the stage playbooks on its hosts.
 
     Nothing is contacted when the inventory is invalid. Exit codes: see the README."""
-    from installer import plan as planning
+    from installer import existing, plan as planning
     from installer.inventory.validate import require_valid
     from installer.runner import engine, progress, report
 
@@ -176,6 +181,7 @@ def up(ctx, inventory, stages, skip_stages, limit, resume, check_idempotent, yes
     if playbook_dir:
         options.playbook_dir = Path(playbook_dir)
     result = require_valid(inventory)
+    existing.refuse_changes(result.cluster)
     made = planning.make(result.cluster)
     if output == "json":
         emit = progress.JsonLines(click.echo)

@@ -20,7 +20,8 @@ def clusters() -> Path:
     return paths.home() / "clusters"
 
 
-def cluster_dir(cluster_name: str, inventory_file: str | Path) -> Path:
+def cluster_dir(cluster_name: str, inventory_file: str | Path, create: bool = True) -> Path:
     directory = clusters() / cluster_id(cluster_name, inventory_file)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if create:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     return directory

@@ -1,0 +1,47 @@
+"""An installed cluster's network plugin is not changed by editing the inventory: validate, plan
+and up refuse, naming the plugin that runs and the run that installed it."""
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from installer import state
+from installer.cli import cli
+from installer.runner import records
+from installer.runner.records import StageRecord
+from tests.paths import ROOT
+
+MINIMAL = ROOT / "tests" / "fixtures" / "inventories" / "valid-minimal"
+
+
+@pytest.fixture
+def inventory(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINSTALL_HOME", str(tmp_path / "home"))
+    shutil.copytree(MINIMAL, tmp_path / "inventory")
+    return tmp_path / "inventory" / "hosts.yaml"
+
+
+def _installed(inventory, plugin, network_status=records.SUCCESSFUL):
+    directory = state.cluster_dir("cluster.local", inventory.resolve())
+    record = records.create(directory, "cluster.local", "kinstall up", {"mode": "up", "network_plugin": plugin})
+    record.stages = [StageRecord("network", network_status, 0.0, 1.0)]
+    record.status = network_status
+    record.save()
+    return record
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "up"])
+def test_a_plugin_change_on_an_installed_cluster_is_refused(inventory, command):
+    run = _installed(inventory, "romana")
+    result = CliRunner().invoke(cli, [command, str(inventory), *(["--yes"] if command == "up" else [])])
+    assert result.exit_code == 1, result.output
+    assert f"the cluster runs romana (installed by run {run.id})" in result.output
+    assert "Set kube_network_plugin: romana again, or build a new cluster with calico" in result.output
+
+
+def test_the_same_plugin_or_a_network_stage_that_never_succeeded_is_no_change(inventory):
+    _installed(inventory, "romana", network_status=records.FAILED)
+    assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 0
+    _installed(inventory, "calico")
+    assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 0
