@@ -4,6 +4,7 @@ v1beta3, v1beta4), the join configuration, the inventory's taints and labels."""
 
 import importlib.util
 
+import kubernetes_validate
 import pytest
 import yaml
 from ansible.errors import AnsibleError
@@ -110,3 +111,24 @@ def test_taints_and_labels_from_the_inventory():
     assert master("1.36.4")["key"] == "node-role.kubernetes.io/control-plane"
     assert filters["kinstall_rows"](["n1 10.0.0.0/24 1.1.1.1", "n2  2.2.2.2"], 3) == {
         "n1": ["10.0.0.0/24", "1.1.1.1"]}
+
+
+CURRENT = [release for release in MINORS if release.status == "current"]
+
+
+@pytest.mark.parametrize("release", CURRENT, ids=lambda r: r.version)
+def test_local_volume_manifests_validate_against_the_release_schemas(release):
+    hostvars = {"node2": {"addons_local_dirs": {"stdout_lines": ["fast /mnt/disks/vol1 1000000", "fast /mnt/disks/My_Vol 5"]}},
+                "node3": {"addons_local_dirs": {"stdout_lines": []}}}
+    objects = render("addons/templates/local-volumes.yaml.j2", ansible_play_hosts=["node3", "node2"],
+                     hostvars=hostvars, ansible_managed="test",
+                     local_volume_provisioner_storage_classes={"fast": {"host_dir": "/mnt/disks", "is_default": True}})
+    for obj in objects:
+        kubernetes_validate.validate(obj, release.version, strict=True)
+    kinds = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    assert kinds == [("StorageClass", "fast"), ("PersistentVolume", "local-node2-vol1"),
+                     ("PersistentVolume", "local-node2-my-vol")]
+    volume = objects[1]
+    assert volume["spec"]["local"] == {"path": "/mnt/disks/vol1"} and volume["spec"]["capacity"] == {"storage": "1000000"}
+    assert volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["node2"]
+    assert objects[0]["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
