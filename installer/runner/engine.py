@@ -125,7 +125,7 @@ def _fetch_for(run_stages: list[str] | None) -> list[str]:
 def plugin_facts(plugin) -> dict:
     """The network plugin's host facts for the roles, from the registry alone: roles never list
     a plugin's ports, modules or kernel settings themselves."""
-    return {"name": plugin.name, "version": plugin.version,
+    return {"name": plugin.name, "version": plugin.version, "tenant_isolation": plugin.tenant_isolation,
             "ports": [{"protocol": p.protocol, "port": p.port, "hosts": p.hosts, "purpose": p.purpose,
                        "owners": list(p.owners)} for p in plugin.ports],
             "sysctls": plugin.host_settings.get("sysctls", {}),

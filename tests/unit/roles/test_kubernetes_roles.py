@@ -132,3 +132,40 @@ def test_local_volume_manifests_validate_against_the_release_schemas(release):
     assert volume["spec"]["local"] == {"path": "/mnt/disks/vol1"} and volume["spec"]["capacity"] == {"storage": "1000000"}
     assert volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["node2"]
     assert objects[0]["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+
+
+TENANTS = {"shop": {"environments": ["dev", "prod"], "groups": ["shop-admins"], "quota": {"pods": 50,
+                                                                                      "requests.cpu": "4"}},
+           "lab": {}}
+
+
+@pytest.mark.parametrize("release", CURRENT, ids=lambda r: r.version)
+def test_tenant_manifests_isolate_each_namespace_and_validate_against_the_release_schemas(release):
+    objects = render("addons/templates/tenants.yaml.j2", tenants=TENANTS, ansible_managed="test",
+                     kinstall_network_plugin={"name": "calico", "tenant_isolation": "networkpolicy-v1"})
+    for obj in objects:
+        kubernetes_validate.validate(obj, release.version, strict=True)
+    namespaces = [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"]
+    assert namespaces == ["lab", "shop-dev", "shop-prod"]
+    for namespace in namespaces:
+        own = {o["kind"] + "/" + o["metadata"]["name"] for o in objects if o["metadata"].get("namespace") == namespace}
+        assert {"NetworkPolicy/kinstall-default-deny", "NetworkPolicy/kinstall-allow-same-namespace",
+                "LimitRange/kinstall-defaults"} <= own, own
+    deny = next(o for o in objects if o["metadata"]["name"] == "kinstall-default-deny")
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    quota = next(o for o in objects if o["kind"] == "ResourceQuota" and o["metadata"]["namespace"] == "shop-prod")
+    assert quota["spec"]["hard"] == {"pods": "50", "requests.cpu": "4"}
+    binding = next(o for o in objects if o["kind"] == "RoleBinding" and o["metadata"]["namespace"] == "shop-dev")
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "shop-admins"}]
+    assert not [o for o in objects if o["kind"] == "ResourceQuota" and o["metadata"]["namespace"] == "lab"]
+
+
+def test_romana_tenants_use_its_namespace_isolation_and_ingress_only_policies():
+    objects = render("addons/templates/tenants.yaml.j2", tenants={"shop": {"environments": ["dev"]}},
+                     ansible_managed="test", kinstall_network_plugin={"name": "romana",
+                                                                      "tenant_isolation": "romana-annotation"})
+    namespace = next(o for o in objects if o["kind"] == "Namespace")
+    assert namespace["metadata"]["annotations"] == {
+        "net.beta.kubernetes.io/network-policy": '{"ingress": {"isolation": "DefaultDeny"}}'}
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    assert all(p["spec"]["policyTypes"] == ["Ingress"] and "egress" not in p["spec"] for p in policies)
