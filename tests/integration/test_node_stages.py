@@ -115,8 +115,11 @@ def test_a_mirror_over_http_sends_each_file_once_and_hosts_verify_it(run_lab, tm
         server.shutdown()
     assert result.exit_code == 0, result.output
     fetched = sorted(r.split("/")[-1] for r in requests)
-    assert len(fetched) == len(set(fetched)) == 4, requests  # containerd, runc, CNI plugins, etcd: once each
+    # the download stage alone fetches every stage's files, each once: containerd, runc, the CNI
+    # plugins, etcd, and kubeadm, kubelet and kubectl for the control-plane stage
+    assert len(fetched) == len(set(fetched)) == 7, requests
     assert any(name.startswith("etcd-v") for name in fetched)
+    assert {"kubeadm", "kubelet", "kubectl"} <= set(fetched)
     for node in run_lab.nodes:  # etcd only to the etcd group; the runtime's files to every node
         listing = ssh(run_lab, node, "cd /var/cache/kinstall/releases && find . -type f | sort").stdout
         assert "containerd-" in listing and "runc.amd64" in listing, (node, listing)
