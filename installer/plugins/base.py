@@ -37,6 +37,9 @@ class NetworkPlugin:
     # JSON Schema properties (Kubespray's variable names where they exist) for its settings.
     settings: dict
     groups: tuple[str, ...] = ()  # extra inventory groups it reads
+    # Whether the network stage (roles/network) installs it on hosts; the others stop before any
+    # host is contacted when a run includes that stage.
+    installs_on_hosts: bool = False
     alternative: str = ""  # the nearest maintained choice, for legacy plugins
     notes: str = ""
 

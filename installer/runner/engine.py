@@ -17,8 +17,8 @@ from pathlib import Path
 import ansible_runner
 import yaml
 
-from installer import artifacts, state, stages
-from installer.errors import ExitCode, UsageError
+from installer import artifacts, plugins, state, stages
+from installer.errors import ExitCode, InvalidInput, UsageError
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import find_inventory_file
 from installer.lab import paths
@@ -196,6 +196,7 @@ def up(cluster: Cluster, options: UpOptions, listener=lambda progress: None) -> 
     with ClusterLock(directory, options.command) as lock, _Interrupt() as interrupt:
         history = records.for_cluster(directory)
         selected, resumed = _select(options, history)
+        _refuse_uninstallable_plugin(cluster, options, selected)
         mode = "check" if options.check_mode else "up"
         record = records.create(directory, cluster.name, options.command, {
             "mode": mode, "inventory": str(inventory_file), "inventory_sha256": inventory_digest(inventory_file),
@@ -227,6 +228,19 @@ def up(cluster: Cluster, options: UpOptions, listener=lambda progress: None) -> 
             record.ended = time.time()
             record.save()
     return record
+
+
+def _refuse_uninstallable_plugin(cluster: Cluster, options: UpOptions, selected: list[str]) -> None:
+    """A run that would reach the network stage with a plugin kinstall cannot install yet stops
+    here, before any host is contacted: otherwise the stages before it would leave a cluster
+    without a network."""
+    if "network" not in selected or cluster.plugin.installs_on_hosts or options.playbook_dir != PLAYBOOKS:
+        return
+    able = ", ".join(p.name for p in plugins.REGISTRY.values() if p.installs_on_hosts)
+    raise InvalidInput(
+        f"{cluster.inventory_file}: kube_network_plugin: kinstall cannot install {cluster.plugin.name} on hosts yet "
+        f"(it installs: {able}); set kube_network_plugin to one of those, or leave the network stage out "
+        f"(--skip-stages network) and install {cluster.plugin.name} yourself afterwards")
 
 
 def exit_code(status: str) -> ExitCode:
