@@ -29,22 +29,24 @@ URLS = {
     "crictl": "https://github.com/kubernetes-sigs/cri-tools/releases/download/v{version}/"
               "crictl-v{version}-linux-{arch}.tar.gz",
     "calicoctl": "https://github.com/projectcalico/calico/releases/download/v{version}/calicoctl-linux-{arch}",
+    # Calico's source archive: its manifests/crds.yaml holds the CustomResourceDefinitions.
+    "calico-crds": "https://github.com/projectcalico/calico/archive/v{version}.tar.gz",
 }
 # The stage that needs each file: a stage fetches only what it uses.
 STAGES = {"kubeadm": "control-plane", "kubelet": "control-plane", "kubectl": "control-plane", "etcd": "etcd",
           "containerd": "runtime", "runc": "runtime", "cni-plugins": "runtime", "crictl": "runtime",
-          "calicoctl": "network"}
-PLUGIN_TOOLS = {"calico": ("calicoctl",)}
+          "calicoctl": "network", "calico-crds": "network"}
+PLUGIN_TOOLS = {"calico": ("calicoctl", "calico-crds")}
 # The hosts that get each file (an inventory group).
 HOSTS = {"kubeadm": "k8s_cluster", "kubelet": "k8s_cluster", "kubectl": "kube_control_plane", "etcd": "etcd",
          "containerd": "k8s_cluster", "runc": "k8s_cluster", "cni-plugins": "k8s_cluster", "crictl": "k8s_cluster",
-         "calicoctl": "kube_control_plane"}
+         "calicoctl": "kube_control_plane", "calico-crds": "kube_control_plane"}
 # Kubespray's variables for checksums an inventory declares: {arch: {version: sha256}}.
 CHECKSUM_SETTINGS = {"kubeadm": "kubeadm_checksums", "kubelet": "kubelet_checksums",
                      "kubectl": "kubectl_checksums", "etcd": "etcd_binary_checksums",
                      "containerd": "containerd_archive_checksums", "runc": "runc_checksums",
                      "cni-plugins": "cni_binary_checksums", "crictl": "crictl_checksums",
-                     "calicoctl": "calicoctl_binary_checksums"}
+                     "calicoctl": "calicoctl_binary_checksums", "calico-crds": "calico_crds_archive_checksums"}
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def as_dicts(found: list[Artifact]) -> list[dict]:
     return [asdict(a) for a in found]
 
 
-def render(found: list[Artifact], images: list[dict] | None = None) -> str:
+def render(found: list[Artifact], images: list[dict] | None = None, pinned: list[dict] | None = None) -> str:
     lines = []
     for a in found:
         checksum = a.sha256 or "UNKNOWN (no published sha256 known: kinstall will not fetch it)"
@@ -142,5 +144,9 @@ def render(found: list[Artifact], images: list[dict] | None = None) -> str:
         lines.append(f"image        {image['name']}  ({image.get('hosts', 'k8s_cluster')})\n"
                      f"{'':<12} sha256 {image['sha256']}\n{'':<12} from   {image['source']}")
     if not images:
-        lines.append("images: none listed (a bundle lists its images; registries serve them otherwise)")
+        lines.append("bundle images: none (a bundle lists the images it brings; registries serve them otherwise)")
+    for image in pinned or []:
+        lines.append(f"image        {image['name']:<26} {image['stage']:<8} {image['hosts']:<20} {image['reference']}"
+                     + (f"\n{'':<12} upstream {image['upstream']} (rewritten by {image['registry_setting']})"
+                        if image["reference"] != image["upstream"] else ""))
     return "\n".join(lines)

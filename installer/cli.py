@@ -268,20 +268,25 @@ def runs_show(run_id, output_format):
 @FORMAT
 @click.pass_context
 def artifacts(ctx, inventory, archs, output_format):
-    """Everything the cluster of INVENTORY will fetch: URLs, sha256 and the path in a files
-    mirror, so an air-gapped mirror can be filled from this list."""
+    """Everything the cluster of INVENTORY will fetch: files with their URLs, sha256 and path in a
+    files mirror, and the container images its network plugin and addons run (after
+    kube_image_repo, quay_image_repo and docker_image_repo), so an air-gapped mirror can be filled
+    from this list."""
     from installer import artifacts as listing
+    from installer import images as pinned_images
     from installer.inventory.validate import require_valid
 
     ctx.meta["format"] = output_format
     cluster = require_valid(inventory).cluster
     found = listing.for_cluster(cluster, list(archs) or None)
     images = listing.images_for_cluster(cluster)
+    pinned = pinned_images.for_cluster(cluster)
     if output_format == "json":
         click.echo(json.dumps([{"kind": "file", **a} for a in listing.as_dicts(found)]
-                              + [{"kind": "image", **image} for image in images], indent=2))
+                              + [{"kind": "bundle-image", **image} for image in images]
+                              + [{"kind": "image", **image} for image in pinned], indent=2))
     else:
-        click.echo(listing.render(found, images))
+        click.echo(listing.render(found, images, pinned))
 
 
 @cli.command()

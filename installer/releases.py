@@ -40,6 +40,7 @@ class Release:
     kubeadm_api: str
     components: dict
     sandbox_image: str = ""  # the pause image its kubeadm expects
+    coredns_image: str = ""  # the CoreDNS image its kubeadm deploys, as a path under kube_image_repo
 
     @property
     def tuple(self) -> tuple[int, int, int]:
@@ -85,6 +86,7 @@ def supported() -> dict[str, Release]:
                     kubeadm_api=info["kubeadm_api"],
                     components=dict(info["components"]),
                     sandbox_image=info.get("sandbox_image", ""),
+                    coredns_image=info.get("coredns_image", ""),
                 )
     return {v: found[v] for v in sorted(found, key=version_key)}
 

@@ -73,12 +73,14 @@ def _assemble(root: Path, files: dict, kube: dict) -> None:
 
 
 def inventory_vars(found: dict) -> dict:
-    """What the lab's inventory declares: Kubernetes 1.20.2 with the bridge plugin, installed from
-    this bundle with the checksums computed when it was built."""
+    """What the lab's inventory declares: Kubernetes 1.20.2 with the bridge plugin and no cluster
+    DNS, installed from this bundle with the checksums computed when it was built."""
     values = {**files_repo.inventory_vars({**files_repo.manifest(), "dir": found["dir"]}),
               "kube_version": kubernetes.VERSION, "kube_network_plugin": "bridge",
               # The lab's nodes protect the host's global kernel settings (nf_conntrack_max among them).
-              "kube_proxy_conntrack_max_per_core": 0}
+              "kube_proxy_conntrack_max_per_core": 0,
+              # No CoreDNS image can be made here (only Kubernetes' own are built from source).
+              "dns_mode": "none"}
     for component, variable in KUBE_CHECKSUM_VARIABLES.items():
         path = artifacts.artifact(component, kubernetes.VERSION, kubernetes.ARCH).mirror_path
         values[variable] = {kubernetes.ARCH: {kubernetes.VERSION: found["files"][path]}}

@@ -20,6 +20,22 @@ class Port:
 
 
 @dataclass(frozen=True)
+class Image:
+    """A container image kinstall pins: its registry is named by Kubespray's variable for it
+    (kube_image_repo, quay_image_repo, docker_image_repo), so pointing that variable at a mirror
+    rewrites every image from that registry."""
+    name: str  # what kinstall calls it, e.g. calico-node
+    repo: str  # the setting naming its registry
+    path: str  # the repository path under that registry, e.g. calico/node
+    tag: str
+    hosts: str = "k8s_cluster"  # the group whose hosts run it
+    enabled_by: str = ""  # a setting that must be set (true, non-empty) for the image to be used
+
+    def reference(self, registry: str) -> str:
+        return f"{registry.rstrip('/')}/{self.path}:{self.tag}"
+
+
+@dataclass(frozen=True)
 class NetworkPlugin:
     name: str
     title: str
@@ -37,6 +53,7 @@ class NetworkPlugin:
     # JSON Schema properties (Kubespray's variable names where they exist) for its settings.
     settings: dict
     groups: tuple[str, ...] = ()  # extra inventory groups it reads
+    images: tuple[Image, ...] = ()  # every image its manifests run, pinned
     # Whether the network stage (roles/network) installs it on hosts; the others stop before any
     # host is contacted when a run includes that stage.
     installs_on_hosts: bool = False

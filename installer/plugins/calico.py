@@ -1,4 +1,4 @@
-from installer.plugins.base import NetworkPlugin, Port
+from installer.plugins.base import Image, NetworkPlugin, Port
 
 OWNERS = ("bird", "calico-node", "calico-typha")
 
@@ -74,4 +74,10 @@ PLUGIN = NetworkPlugin(
         },
     },
     groups=("calico_rr",),
+    images=(
+        Image("calico-node", "quay_image_repo", "calico/node", "v3.32.1"),
+        Image("calico-cni", "quay_image_repo", "calico/cni", "v3.32.1"),
+        Image("calico-kube-controllers", "quay_image_repo", "calico/kube-controllers", "v3.32.1"),
+        Image("calico-typha", "quay_image_repo", "calico/typha", "v3.32.1", enabled_by="typha_enabled"),
+    ),
 )

@@ -1,4 +1,13 @@
-from installer.plugins.base import NetworkPlugin, Port
+from installer.plugins.base import Image, NetworkPlugin, Port
+
+# Tungsten Fabric's images on Docker Hub, tagged by release. The tag could not be checked against
+# the registry where kinstall is developed (no registry access): verify it before an install.
+TAG = "R21.12"
+CONTROLLER_IMAGES = ("controller-config-api", "controller-config-schema", "controller-config-svcmonitor",
+                     "controller-control-control", "controller-webui-web", "controller-webui-job",
+                     "analytics-api", "analytics-collector", "kubernetes-kube-manager", "external-zookeeper",
+                     "external-cassandra", "external-rabbitmq", "external-redis")
+AGENT_IMAGES = ("node-init", "nodemgr", "vrouter-kernel-init", "kubernetes-cni-init", "vrouter-agent")
 
 OWNERS = ("contrail", "java", "beam.smp", "redis", "python3", "vrouter")
 
@@ -49,6 +58,10 @@ PLUGIN = NetworkPlugin(
         },
     },
     groups=("contrail_controller",),
+    images=tuple(Image(f"contrail-{name}", "docker_image_repo", f"tungstenfabric/contrail-{name}", TAG,
+                       "contrail_controller") for name in CONTROLLER_IMAGES)
+    + tuple(Image(f"contrail-{name}", "docker_image_repo", f"tungstenfabric/contrail-{name}", TAG)
+            for name in AGENT_IMAGES),
     alternative="calico with VXLAN encapsulation, or OpenSDN / OVN-Kubernetes / Kube-OVN for a vRouter-style overlay",
     notes="Unmaintained (continued as OpenSDN). Pinned, offered only on Kubernetes 1.21 and kernels <= 5.15.",
 )

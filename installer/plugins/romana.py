@@ -1,4 +1,4 @@
-from installer.plugins.base import NetworkPlugin, Port
+from installer.plugins.base import Image, NetworkPlugin, Port
 
 OWNERS = ("romana", "etcd")
 
@@ -38,6 +38,15 @@ PLUGIN = NetworkPlugin(
             "type": "integer", "minimum": 24, "maximum": 30, "default": 29,
         },
     },
+    images=(
+        Image("romana-etcd", "kube_image_repo", "etcd-amd64", "3.0.17", "kube_control_plane"),
+        Image("romana-daemon", "quay_image_repo", "romana/daemon", "v2.0.2", "kube_control_plane"),
+        Image("romana-listener", "quay_image_repo", "romana/listener", "v2.0.2", "kube_control_plane"),
+        Image("romana-agent", "quay_image_repo", "romana/agent", "v2.0.2"),
+        Image("romana-bird", "quay_image_repo", "romana/x-bird", "v2.0.2", enabled_by="romana_route_publisher"),
+        Image("romana-route-publisher", "quay_image_repo", "romana/x-route-publisher", "v2.0.2",
+              enabled_by="romana_route_publisher"),
+    ),
     alternative="calico with calico_network_backend: bird and calico_ipip_mode/calico_vxlan_mode: Never "
     "(the maintained form of Romana's routed L3 model)",
     notes="Unmaintained since 2018 (last release v2.0.2). Pinned, offered only on Kubernetes 1.15.",

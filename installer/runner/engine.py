@@ -17,7 +17,7 @@ from pathlib import Path
 import ansible_runner
 import yaml
 
-from installer import artifacts, plugins, state, stages
+from installer import artifacts, images, plugins, state, stages
 from installer.errors import ExitCode, InvalidInput, UsageError
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import find_inventory_file
@@ -106,6 +106,7 @@ def extravars(cluster: Cluster, run_id: str, run_stages: list[str] | None = None
                   kinstall_network_plugin=plugin_facts(cluster.plugin),
                   kinstall_artifacts=artifacts.as_dicts(artifacts.for_cluster(cluster)),
                   kinstall_images=artifacts.images_for_cluster(cluster),
+                  kinstall_image_refs=images.references(cluster),
                   kinstall_download_source=artifacts.download_source(cluster.settings),
                   kinstall_download_cache=str(paths.cache() / "files"),
                   kinstall_run_stages=_fetch_for(run_stages))
