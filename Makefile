@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SYSTEM_PACKAGES := python3-venv python3-dev gcc podman runc debootstrap openssh-client openssl rsync
 DEMO_INVENTORY ?= inventories/ha-calico
 
-.PHONY: demo test unit deps system-deps bench clean
+.PHONY: demo test unit deps legacy-schemas system-deps bench clean
 
 system-deps:
 	@scripts/install-system-deps $(SYSTEM_PACKAGES)
@@ -23,15 +23,35 @@ $(BIN)/.installed: pyproject.toml | system-deps
 
 deps: $(BIN)/.installed
 
+# The API schemas of the legacy releases (1.15, 1.20, 1.21) that kubernetes-validate dropped: its
+# 1.24.0 source from PyPI, checked by sha256; only the tests read them (tests/kube_schemas.py).
+LEGACY_SCHEMAS := $(VENV)/share/kubernetes-json-schema-legacy
+LEGACY_SDIST := kubernetes-validate-1.24.0.tar.gz
+LEGACY_SDIST_SHA256 := c4121729c9e60ed216d8335b0da787141f6f5827e26483c777de3b27f4eb3d98
+export KINSTALL_LEGACY_SCHEMAS := $(abspath $(LEGACY_SCHEMAS))
+
+$(LEGACY_SCHEMAS)/.installed: | $(BIN)/.installed
+	rm -rf $(LEGACY_SCHEMAS).tmp && mkdir -p $(LEGACY_SCHEMAS).tmp
+	$(BIN)/pip download -q --no-deps -d $(LEGACY_SCHEMAS).tmp kubernetes-validate==1.24.0
+	echo "$(LEGACY_SDIST_SHA256)  $(LEGACY_SCHEMAS).tmp/$(LEGACY_SDIST)" | sha256sum -c --quiet
+	tar -xzf $(LEGACY_SCHEMAS).tmp/$(LEGACY_SDIST) -C $(LEGACY_SCHEMAS).tmp --strip-components=4 --wildcards \
+	  '*/kubernetes-json-schema/v1.15.0-local-strict/*' '*/kubernetes-json-schema/v1.20.0-local-strict/*' \
+	  '*/kubernetes-json-schema/v1.21.0-local-strict/*'
+	rm -rf $(LEGACY_SCHEMAS) && mkdir -p $(LEGACY_SCHEMAS)
+	mv $(LEGACY_SCHEMAS).tmp/v1.* $(LEGACY_SCHEMAS)/ && rm -rf $(LEGACY_SCHEMAS).tmp
+	@touch $@
+
+legacy-schemas: $(LEGACY_SCHEMAS)/.installed
+
 # Molecule and ansible-runner call Ansible's commands by name: the venv's come first.
 export PATH := $(abspath $(BIN)):$(PATH)
 LAB ?= kinstall
 LAB_INVENTORY := $(HOME)/.local/share/kinstall/labs/$(LAB)/inventory.yml
 
-test: deps
+test: deps legacy-schemas
 	$(BIN)/pytest
 
-unit: deps
+unit: deps legacy-schemas
 	$(BIN)/pytest tests/unit
 
 # The demo boots a 3-node lab and goes as far as kinstall goes today: validate the lab's

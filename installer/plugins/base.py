@@ -54,9 +54,6 @@ class NetworkPlugin:
     settings: dict
     groups: tuple[str, ...] = ()  # extra inventory groups it reads
     images: tuple[Image, ...] = ()  # every image its manifests run, pinned
-    # Whether the network stage (roles/network) installs it on hosts; the others stop before any
-    # host is contacted when a run includes that stage.
-    installs_on_hosts: bool = False
     alternative: str = ""  # the nearest maintained choice, for legacy plugins
     notes: str = ""
 

@@ -12,7 +12,6 @@ PLUGIN = NetworkPlugin(
               "no encapsulation, so every node must share one L2 segment",
     network_policy="none: the reference plugins enforce no NetworkPolicy",
     tenant_isolation=None,
-    installs_on_hosts=True,
     ports=(),
     host_settings={
         "sysctls": {"net.ipv4.ip_forward": 1},

@@ -33,6 +33,10 @@ PLUGIN = NetworkPlugin(
             "description": "AS number of the route publisher.",
             "type": "integer", "minimum": 1, "maximum": 4294967295, "default": 65534,
         },
+        "romana_publisher_neighbors": {
+            "description": "The routers the route publisher announces each node's blocks to (BGP neighbours).",
+            "type": "array", "items": {"type": "string", "format": "ipv4"}, "default": [],
+        },
         "romana_block_mask": {
             "description": "Prefix length of the address blocks Romana hands to each host.",
             "type": "integer", "minimum": 24, "maximum": 30, "default": 29,

@@ -197,7 +197,7 @@ def up(cluster: Cluster, options: UpOptions, listener=lambda progress: None) -> 
     with ClusterLock(directory, options.command) as lock, _Interrupt() as interrupt:
         history = records.for_cluster(directory)
         selected, resumed = _select(options, history)
-        _refuse_uninstallable_plugin(cluster, options, selected)
+        _refuse_unverifiable_files(cluster, options, selected)
         mode = "check" if options.check_mode else "up"
         record = records.create(directory, cluster.name, options.command, {
             "mode": mode, "inventory": str(inventory_file), "inventory_sha256": inventory_digest(inventory_file),
@@ -231,17 +231,25 @@ def up(cluster: Cluster, options: UpOptions, listener=lambda progress: None) -> 
     return record
 
 
-def _refuse_uninstallable_plugin(cluster: Cluster, options: UpOptions, selected: list[str]) -> None:
-    """A run that would reach the network stage with a plugin kinstall cannot install yet stops
-    here, before any host is contacted: otherwise the stages before it would leave a cluster
-    without a network."""
-    if "network" not in selected or cluster.plugin.installs_on_hosts or options.playbook_dir != PLAYBOOKS:
+def _refuse_unverifiable_files(cluster: Cluster, options: UpOptions, selected: list[str]) -> None:
+    """A run whose stages need a file with no known sha256 for any architecture (Calico's files
+    for a release newer than kinstall's list, say) stops here, before any host is contacted: the
+    download stage would refuse it anyway, but only after the os stage had changed the hosts."""
+    if options.playbook_dir != PLAYBOOKS or options.check_mode:
         return
-    able = ", ".join(p.name for p in plugins.REGISTRY.values() if p.installs_on_hosts)
-    raise InvalidInput(
-        f"{cluster.inventory_file}: kube_network_plugin: kinstall cannot install {cluster.plugin.name} on hosts yet "
-        f"(it installs: {able}); set kube_network_plugin to one of those, or leave the network stage out "
-        f"(--skip-stages network) and install {cluster.plugin.name} yourself afterwards")
+    needed = set(_fetch_for(selected)) if "download" in selected else set(selected)
+    by_component: dict[tuple[str, str], list] = {}
+    for found in artifacts.for_cluster(cluster):
+        if found.stage in needed:
+            by_component.setdefault((found.component, found.version), []).append(found)
+    unknown = [key for key, found in by_component.items() if not any(a.sha256 for a in found)]
+    if unknown:
+        names = ", ".join(f"{component} {version}" for component, version in unknown)
+        variables = ", ".join(artifacts.CHECKSUM_SETTINGS[component] for component, _ in unknown)
+        raise InvalidInput(
+            f"{cluster.inventory_file}: no sha256 is known for {names}, so kinstall cannot verify the download and "
+            f"nothing was started: declare the published sha256 in the inventory ({variables}, Kubespray's form "
+            f"{{arch: {{version: sha256}}}}), or choose versions `kinstall artifacts` lists with a sha256")
 
 
 def exit_code(status: str) -> ExitCode:

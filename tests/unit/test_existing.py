@@ -47,9 +47,11 @@ def test_the_same_plugin_or_a_network_stage_that_never_succeeded_is_no_change(in
     assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 0
 
 
-def test_a_run_reaching_the_network_stage_with_a_plugin_kinstall_cannot_install_stops_before_any_host(inventory):
-    result = CliRunner().invoke(cli, ["up", str(inventory), "--yes"])  # valid-minimal: calico, hosts in TEST-NET
+def test_a_run_needing_a_file_with_no_known_checksum_stops_before_any_host(inventory):
+    # valid-minimal: calico 3.32.1, whose calicoctl and CRD archive have no sha256 in kinstall's list
+    result = CliRunner().invoke(cli, ["up", str(inventory), "--yes"])
     assert result.exit_code == 1, result.output
-    assert "kube_network_plugin: kinstall cannot install calico on hosts yet (it installs: bridge)" in result.output
-    assert "--skip-stages network" in result.output
+    assert "no sha256 is known for calicoctl 3.32.1, calico-crds 3.32.1" in result.output
+    assert "calicoctl_binary_checksums, calico_crds_archive_checksums" in result.output
     assert not list((inventory.parents[1] / "home").rglob("record.json"))  # no run began
+

@@ -1,8 +1,9 @@
-"""Filters for kubeadm's configuration: the inventory's node_taints and node_labels (Kubespray's
-forms) in the forms kubeadm and kubelet take."""
+"""Filters for the Kubernetes roles: the inventory's node_taints and node_labels (Kubespray's
+forms) in the forms kubeadm and kubelet take, kubectl's tables, addresses within a network."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -49,7 +50,17 @@ def kinstall_rows(lines, fields):
     return rows
 
 
+def kinstall_nth_address(cidr, n):
+    """The n-th address of a network ("10.233.0.0/18", 10 -> "10.233.0.10"): kubeadm's rule for the
+    cluster DNS address, and Romana's for its pinned Service addresses."""
+    network = ipaddress.ip_network(str(cidr), strict=False)
+    if not 0 < int(n) < network.num_addresses - 1:
+        raise AnsibleFilterError(f"{cidr} has no address number {n}")
+    return str(network.network_address + int(n))
+
+
 class FilterModule:
     def filters(self):
         return {"kinstall_taints": kinstall_taints, "kinstall_labels": kinstall_labels,
-                "kinstall_control_plane_taint": kinstall_control_plane_taint, "kinstall_rows": kinstall_rows}
+                "kinstall_control_plane_taint": kinstall_control_plane_taint, "kinstall_rows": kinstall_rows,
+                "kinstall_nth_address": kinstall_nth_address}

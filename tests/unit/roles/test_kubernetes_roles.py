@@ -13,6 +13,7 @@ from ansible.plugins.loader import filter_loader
 from ansible.template import Templar, trust_as_template
 
 from installer import releases
+from tests import kube_schemas
 from tests.paths import ROOT
 
 FILTERS = ROOT / "roles" / "kinstall_lib" / "filter_plugins"
@@ -164,6 +165,8 @@ def test_romana_tenants_use_its_namespace_isolation_and_ingress_only_policies():
     objects = render("addons/templates/tenants.yaml.j2", tenants={"shop": {"environments": ["dev"]}},
                      ansible_managed="test", kinstall_network_plugin={"name": "romana",
                                                                       "tenant_isolation": "romana-annotation"})
+    for obj in objects:  # Romana runs on 1.15 only
+        kube_schemas.validate(obj, "1.15.0")
     namespace = next(o for o in objects if o["kind"] == "Namespace")
     assert namespace["metadata"]["annotations"] == {
         "net.beta.kubernetes.io/network-policy": '{"ingress": {"isolation": "DefaultDeny"}}'}
