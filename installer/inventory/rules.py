@@ -365,31 +365,80 @@ def download_source(ctx: Context):
                          "make it with `kinstall bundle`", rule="download-source")
 
 
-def local_storage(ctx: Context):
-    """Local volumes with no storage class would give PersistentVolumeClaims nothing to bind to;
-    two default classes leave Kubernetes to pick one at random."""
-    if not ctx.value("local_volume_provisioner_enabled"):
-        return
-    classes = ctx.value("local_volume_provisioner_storage_classes")
-    if not isinstance(classes, dict):
-        return
-    if not classes:
-        yield ctx.at("local_volume_provisioner_storage_classes",
-                     "local_volume_provisioner_enabled is true but local_volume_provisioner_storage_classes is "
-                     "empty, so no volume would back a claim: declare a class with the host_dir whose "
-                     "subdirectories are the volumes, e.g. {local-storage: {host_dir: /mnt/disks}}",
+def _is_ipv4(text) -> bool:
+    try:
+        ipaddress.IPv4Address(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+def storage_classes(ctx: Context):
+    """Every StorageClass needs what backs it: local volumes a class with a host directory, NFS a
+    server the inventory names or an address, Ceph its monitors, cluster id and client key. Two
+    default classes leave Kubernetes to pick one at random; two of one name overwrite each other."""
+    classes: list[tuple[str, str, bool]] = []  # (class, setting, is_default)
+    if ctx.value("local_volume_provisioner_enabled"):
+        local = ctx.value("local_volume_provisioner_storage_classes")
+        if isinstance(local, dict) and not local:
+            yield ctx.at("local_volume_provisioner_storage_classes",
+                         "local_volume_provisioner_enabled is true but local_volume_provisioner_storage_classes is "
+                         "empty, so no volume would back a claim: declare a class with the host_dir whose "
+                         "subdirectories are the volumes, e.g. {local-storage: {host_dir: /mnt/disks}}",
+                         rule="storage-class")
+        for name, spec in (local or {}).items():
+            classes.append((name, "local_volume_provisioner_storage_classes", bool(spec.get("is_default"))))
+    for name, spec in (ctx.value("nfs_storage_classes") or {}).items():
+        server = spec.get("server")
+        if server not in ctx.inventory.hosts and not _is_ipv4(server) and "{{" not in str(server):
+            yield ctx.at("nfs_storage_classes", f"nfs_storage_classes: class {name}: server {server} is neither a host "
+                         "of this inventory nor an IPv4 address, so nothing backs the class: name the NFS server's "
+                         "inventory host or give its address", rule="storage-class")
+        classes.append((name, "nfs_storage_classes", bool(spec.get("is_default"))))
+    ceph = {key: ctx.value(key) or {} for key in ("ceph_rbd_storage_classes", "ceph_cephfs_storage_classes")}
+    declared = [key for key, value in ceph.items() if value]
+    if ctx.value("ceph_csi_enabled"):
+        missing = [key for key in ("ceph_monitors", "ceph_cluster_id", "ceph_csi_user_key") if not ctx.value(key)]
+        if missing:
+            yield ctx.at("ceph_csi_enabled", f"ceph_csi_enabled is true but {', '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} not set, so no Ceph cluster backs its storage "
+                         "classes: give the monitors' addresses, the cluster's fsid and the client key (vaulted)",
+                         rule="storage-class")
+        if not declared:
+            yield ctx.at("ceph_csi_enabled", "ceph_csi_enabled is true but neither ceph_rbd_storage_classes nor "
+                         "ceph_cephfs_storage_classes declares a class, so no claim could use Ceph: declare one, e.g. "
+                         "{ceph-rbd: {pool: kubernetes}}", rule="storage-class")
+    elif declared:
+        yield ctx.at(declared[0], f"{declared[0]} declares classes but ceph_csi_enabled is not true, so nothing "
+                     "would provision their volumes: set ceph_csi_enabled: true with the Ceph cluster's monitors",
                      rule="storage-class")
-    defaults = sorted(name for name, spec in classes.items() if isinstance(spec, dict) and spec.get("is_default"))
+    for key, value in ceph.items():
+        classes += [(name, key, bool(spec.get("is_default"))) for name, spec in value.items()]
+    names = [name for name, _, _ in classes]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        where = [setting for n, setting, _ in classes if n == name]
+        yield ctx.at(where[-1], f"storage class {name} is declared in both {where[0]} and {where[-1]}; one would "
+                     "overwrite the other: rename one", rule="storage-class")
+    defaults = [(name, setting) for name, setting, default in classes if default]
     if len(defaults) > 1:
-        yield ctx.at("local_volume_provisioner_storage_classes",
-                     f"{len(defaults)} storage classes are marked is_default ({', '.join(defaults)}); a cluster "
-                     "has one default StorageClass: keep is_default on one", rule="storage-class")
+        yield ctx.at(defaults[-1][1], f"{len(defaults)} storage classes are marked is_default "
+                     f"({', '.join(sorted(name for name, _ in defaults))}); a cluster has one default StorageClass: "
+                     "keep is_default on one", rule="storage-class")
+
+
+def romana_route_publisher(ctx: Context):
+    if ctx.value("kube_network_plugin") == "romana" and ctx.value("romana_route_publisher") \
+            and not ctx.value("romana_publisher_neighbors"):
+        yield ctx.at("romana_route_publisher", "romana_route_publisher is true but romana_publisher_neighbors is "
+                     "empty, so the publisher would announce the nodes' blocks to no router: list the routers' "
+                     "addresses", rule="romana-publisher")
 
 
 RULES = (
     groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
-    plugin_groups, tenant_isolation, calico_encapsulation, component_versions, download_source, local_storage,
+    plugin_groups, tenant_isolation, calico_encapsulation, component_versions, download_source, storage_classes,
+    romana_route_publisher,
 )
 
 
