@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from installer import artifacts, plugins, releases
+from installer import artifacts, images, plugins, releases
 from installer.inventory.findings import WARNING, Finding
 from installer.inventory.model import CLUSTER, CONTROL_PLANE, ETCD, NODES, Inventory, known_groups
 from installer.inventory import schema
@@ -426,6 +426,22 @@ def storage_classes(ctx: Context):
                      "keep is_default on one", rule="storage-class")
 
 
+# Addons whose pinned release needs a current Kubernetes (their own compatibility tables).
+CURRENT_ONLY_ADDONS = {"metrics_server_enabled": "metrics-server", "ceph_csi_enabled": "Ceph CSI"}
+
+
+def addon_release(ctx: Context):
+    release = releases.get(ctx.value("kube_version")) if isinstance(ctx.value("kube_version"), str) else None
+    if release is None or release.status == "current":
+        return
+    for key, title in CURRENT_ONLY_ADDONS.items():
+        if ctx.value(key):
+            pinned = next(image for image in images.ADDONS if image.enabled_by == key)
+            yield ctx.at(key, f"{title} {pinned.tag} (the version kinstall pins) needs a current Kubernetes release, "
+                         f"not {release.version} (end of life): turn {key} off, or install a {title} release that "
+                         "supports it yourself", rule="addon-release")
+
+
 def romana_route_publisher(ctx: Context):
     if ctx.value("kube_network_plugin") == "romana" and ctx.value("romana_route_publisher") \
             and not ctx.value("romana_publisher_neighbors"):
@@ -438,7 +454,7 @@ RULES = (
     groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
     plugin_groups, tenant_isolation, calico_encapsulation, component_versions, download_source, storage_classes,
-    romana_route_publisher,
+    romana_route_publisher, addon_release,
 )
 
 
