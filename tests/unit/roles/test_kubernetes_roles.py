@@ -1,9 +1,11 @@
 """The Kubernetes roles' templates and filters, rendered by Ansible's own templating for every
 release kinstall supports: kubeadm's configuration in the form its API version takes (v1beta2,
-v1beta3, v1beta4), the join configuration, the inventory's taints and labels."""
+v1beta3, v1beta4), checked against kubeadm's published types (tests/schemas/kubeadm.yml), the
+join configuration, the inventory's taints and labels."""
 
 import importlib.util
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -172,3 +174,41 @@ def test_romana_tenants_use_its_namespace_isolation_and_ingress_only_policies():
         "net.beta.kubernetes.io/network-policy": '{"ingress": {"isolation": "DefaultDeny"}}'}
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
     assert all(p["spec"]["policyTypes"] == ["Ingress"] and "egress" not in p["spec"] for p in policies)
+
+
+KUBEADM_TYPES = yaml.safe_load((ROOT / "tests" / "schemas" / "kubeadm.yml").read_text())["versions"]
+
+
+def check_kubeadm_types(doc):
+    jsonschema.validate(doc, KUBEADM_TYPES[doc["apiVersion"]][doc["kind"]])
+
+
+@pytest.mark.parametrize("release", MINORS, ids=lambda r: r.version)
+def test_kubeadm_documents_match_the_published_types_of_their_version(release):
+    documents = render("control_plane/templates/kubeadm-config.yaml.j2", **init_vars(release))
+    for control_plane in (True, False):
+        documents += render("kubeadm_join/templates/kubeadm-join.yaml.j2", kinstall_kubeadm_api=release.kubeadm_api,
+                            kubelet_cri_socket="/run/containerd/containerd.sock", inventory_hostname="n2",
+                            kubeadm_join_endpoint="10.0.0.1:6443", kubeadm_join_token="abcdef.0123456789abcdef",
+                            kubeadm_join_ca_hash="sha256:" + "0" * 64, kubeadm_join_taints=[],
+                            kubeadm_join_kubelet_args={"node-ip": "10.0.0.2"}, kubeadm_join_control_plane=control_plane,
+                            kubeadm_join_address="10.0.0.2", kube_apiserver_port=6443,
+                            kubeadm_join_certificate_key="cd" * 32)
+    assert [d["kind"] for d in documents] == ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration",
+                                              "KubeProxyConfiguration", "JoinConfiguration", "JoinConfiguration"]
+    for doc in documents:
+        check_kubeadm_types(doc)
+
+
+def test_the_published_types_tell_the_versions_apart():
+    (init, cluster, *_) = render("control_plane/templates/kubeadm-config.yaml.j2", **init_vars(MINORS[-1]))
+    as_v1beta3 = {**init, "apiVersion": "kubeadm.k8s.io/v1beta3"}  # v1beta4's list of {name, value}
+    with pytest.raises(jsonschema.ValidationError):
+        check_kubeadm_types(as_v1beta3)
+    with pytest.raises(jsonschema.ValidationError):  # v1beta2's socket form
+        check_kubeadm_types({**init, "nodeRegistration": {**init["nodeRegistration"],
+                                                          "criSocket": "/run/containerd/containerd.sock"}})
+    with pytest.raises(jsonschema.ValidationError):  # gone after v1beta2
+        check_kubeadm_types({**cluster, "useHyperKubeImage": False})
+    with pytest.raises(jsonschema.ValidationError):
+        check_kubeadm_types({**init, "certificateKey": "not-hex"})
