@@ -37,10 +37,12 @@ PLUGIN = NetworkPlugin(
         Port("tcp", 8085, "all", "vRouter agent introspect", OWNERS),
     ),
     host_settings={
-        "sysctls": {"vm.max_map_count": 128960, "vm.nr_hugepages": 1024},
+        "sysctls": {"vm.max_map_count": 128960},
         "kernel_modules": ["vrouter"],
         "max_kernel": "5.15",
-        "min_memory_mb_controllers": 32768,
+        # vm.nr_hugepages comes from this setting; preflight counts the pages against memory.
+        "hugepages_2mb_setting": "contrail_hugepages_2mb",
+        "min_memory_mb": {"contrail_controller": 32768},
     },
     settings={
         "contrail_physical_interface": {

@@ -103,7 +103,7 @@ def extravars(cluster: Cluster, run_id: str, run_stages: list[str] | None = None
     values.update(kinstall_run_id=run_id, kinstall_components=cluster.components,
                   kinstall_kubeadm_api=cluster.release.kubeadm_api, kube_version=cluster.release.version,
                   kinstall_sandbox_image=cluster.release.sandbox_image,
-                  kinstall_network_plugin=plugin_facts(cluster.plugin),
+                  kinstall_network_plugin=plugin_facts(cluster.plugin, cluster.settings),
                   kinstall_artifacts=artifacts.as_dicts(artifacts.for_cluster(cluster)),
                   kinstall_images=artifacts.images_for_cluster(cluster),
                   kinstall_image_refs=images.references(cluster),
@@ -123,13 +123,22 @@ def _fetch_for(run_stages: list[str] | None) -> list[str]:
     return [s for s in stages.NAMES if (PLAYBOOKS / f"{s}.yml").exists()]
 
 
-def plugin_facts(plugin) -> dict:
-    """The network plugin's host facts for the roles, from the registry alone: roles never list
-    a plugin's ports, modules or kernel settings themselves."""
+def plugin_facts(plugin, settings: dict | None = None) -> dict:
+    """The network plugin's host facts for the roles, from the registry and the plugin's settings:
+    roles never list a plugin's ports, modules or kernel settings themselves. hugepages_2mb: the
+    2 MB pages every node reserves (the os stage sets vm.nr_hugepages, preflight counts them
+    against memory); min_memory_mb: memory a host of a plugin group needs."""
+    sysctls = dict(plugin.host_settings.get("sysctls", {}))
+    hugepages = 0
+    if plugin.host_settings.get("hugepages_2mb_setting"):
+        name = plugin.host_settings["hugepages_2mb_setting"]
+        hugepages = int((settings or {}).get(name) or plugin.settings[name].get("default", 0))
+        sysctls["vm.nr_hugepages"] = hugepages
     return {"name": plugin.name, "version": plugin.version, "tenant_isolation": plugin.tenant_isolation,
             "ports": [{"protocol": p.protocol, "port": p.port, "hosts": p.hosts, "purpose": p.purpose,
                        "owners": list(p.owners)} for p in plugin.ports],
-            "sysctls": plugin.host_settings.get("sysctls", {}),
+            "hugepages_2mb": hugepages, "min_memory_mb": plugin.host_settings.get("min_memory_mb", {}),
+            "sysctls": sysctls,
             "kernel_modules": plugin.host_settings.get("kernel_modules", []),
             "max_kernel": plugin.host_settings.get("max_kernel", ""),
             "min_kernel": plugin.host_settings.get("min_kernel", "")}

@@ -55,3 +55,12 @@ def test_every_playbook_role_and_scenario_file_is_valid_yaml():
     assert len(files) > 20
     for path in files:
         yaml.safe_load(path.read_text())  # raises, naming the file and line, on a syntax error
+
+
+def test_tungsten_fabrics_hugepages_follow_the_inventory_into_the_kernel_settings():
+    plugin = plugins.get("opencontrail")
+    assert plugin_facts(plugin)["sysctls"]["vm.nr_hugepages"] == 1024  # the setting's default
+    facts = plugin_facts(plugin, {"contrail_hugepages_2mb": 2048})
+    assert facts["sysctls"] == {"vm.max_map_count": 128960, "vm.nr_hugepages": 2048}
+    assert facts["hugepages_2mb"] == 2048 and facts["min_memory_mb"] == {"contrail_controller": 32768}
+    assert "vm.nr_hugepages" not in plugin_facts(plugins.get("calico"))["sysctls"]
