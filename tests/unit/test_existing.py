@@ -55,3 +55,39 @@ def test_a_run_needing_a_file_with_no_known_checksum_stops_before_any_host(inven
     assert "calicoctl_binary_checksums, calico_crds_archive_checksums" in result.output
     assert not list((inventory.parents[1] / "home").rglob("record.json"))  # no run began
 
+
+
+def _at_release(inventory, version, release):
+    text = inventory.read_text()
+    assert "kube_version: 1.35.8" in text
+    inventory.write_text(text.replace("kube_version: 1.35.8", f"kube_version: {version}"))
+    directory = state.cluster_dir("cluster.local", inventory.resolve())
+    record = records.create(directory, "cluster.local", "kinstall up",
+                            {"mode": "up", "network_plugin": "calico", "kube_version": release})
+    record.stages = [StageRecord("control-plane", records.SUCCESSFUL, 0.0, 1.0)]
+    record.status = records.SUCCESSFUL
+    record.save()
+    return record
+
+
+@pytest.mark.parametrize(("installed", "wanted", "message"), [
+    ("1.35.8", "1.34.11", "1.34.11 would be a downgrade, which kubeadm cannot do"),
+    ("1.34.11", "1.36.4", "skips 1 minor release(s), which the version-skew policy forbids: upgrade one minor at a "
+                          "time: 1.34.11 -> 1.35.8 -> 1.36.4"),
+    ("1.21.4", "1.34.11", "1.22.x, 1.23.x"),
+])
+def test_a_downgrade_or_a_skipped_minor_is_refused_with_the_path(inventory, installed, wanted, message):
+    from installer import releases
+
+    if releases.get(installed) is None or releases.get(wanted) is None:
+        pytest.skip("release not in kinstall's list")
+    run = _at_release(inventory, wanted, installed)
+    result = CliRunner().invoke(cli, ["validate", str(inventory)])
+    assert result.exit_code == 1, result.output
+    assert f"the cluster runs Kubernetes {installed} (run {run.id})" in result.output
+    assert message in result.output
+
+
+def test_a_patch_or_the_next_minor_is_an_upgrade_kinstall_takes(inventory):
+    _at_release(inventory, "1.35.8", "1.34.11")
+    assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 0
