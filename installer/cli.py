@@ -261,6 +261,64 @@ def runs_show(run_id, output_format):
                 click.echo(f"  {task.duration:7.2f} s  {task.host}: {task.stage} / {task.task}")
 
 
+def _run_operation(ctx, inventory: str, name: str, variables: dict, question: str | None, yes: bool):
+    """Run one lifecycle operation (stages.OPERATIONS) on INVENTORY's hosts with the run engine's
+    records, lock and progress; returns the record after printing its report."""
+    from installer.inventory.validate import require_valid
+    from installer.runner import engine, progress, report
+
+    result = require_valid(inventory)
+    if question and not yes:
+        if not sys.stdin.isatty():
+            raise KinstallError(f"{question.rstrip('?')}: this changes every etcd member; pass --yes to confirm "
+                                "when not running interactively", ExitCode.USAGE)
+        if not click.confirm(question, default=False):
+            raise KinstallError("stopped before contacting any host", ExitCode.INTERRUPTED)
+    options = engine.UpOptions(operation=name, operation_vars=variables,
+                               command=" ".join(["kinstall", *sys.argv[1:]]) or f"kinstall {name}")
+    emit = (progress.LiveLine if sys.stdout.isatty() else progress.PlainLines)(click.echo)
+    record = engine.up(result.cluster, options, emit)
+    click.echo(report.render(record))
+    return result.cluster, record
+
+
+@cli.group()
+def etcd():
+    """Lifecycle of the cluster's etcd: snapshots and restores."""
+
+
+@etcd.command("snapshot")
+@INVENTORY
+@click.pass_context
+def etcd_snapshot(ctx, inventory):
+    """Save a checked snapshot of etcd's data and fetch it to the controller
+    (<cluster state>/etcd-snapshots/, mode 0600: it holds every Secret of the cluster)."""
+    from installer import state
+    from installer.inventory.model import find_inventory_file
+
+    cluster, record = _run_operation(ctx, inventory, "etcd-snapshot", {}, None, True)
+    if record.exit_code == 0:
+        directory = state.cluster_dir(cluster.name, find_inventory_file(Path(inventory)).resolve()) / "etcd-snapshots"
+        newest = max(directory.glob("*.db"), key=lambda p: p.stat().st_mtime, default=None)
+        if newest is not None:
+            click.echo(f"snapshot: {newest}")
+    ctx.exit(record.exit_code)
+
+
+@etcd.command("restore")
+@INVENTORY
+@click.argument("snapshot", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask before replacing every member's data.")
+@click.pass_context
+def etcd_restore(ctx, inventory, snapshot, yes):
+    """Replace the data of every etcd member with SNAPSHOT (a file `kinstall etcd snapshot` made).
+    Each member's current data is kept aside as <data dir>.before-<run id>; the API servers stop
+    while etcd is restored. Needs --yes when not run interactively."""
+    _, record = _run_operation(ctx, inventory, "etcd-restore", {"etcd_restore_snapshot": str(snapshot.resolve())},
+                               f"Replace the data of every etcd member with {snapshot}?", yes)
+    ctx.exit(record.exit_code)
+
+
 @cli.command()
 @INVENTORY
 @click.option("--arch", "archs", multiple=True, type=click.Choice(["amd64", "arm64"]),

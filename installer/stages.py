@@ -31,6 +31,13 @@ STAGES = (
 )
 NAMES = tuple(stage.name for stage in STAGES)
 
+# Lifecycle operations: playbooks run on their own by their commands (`kinstall etcd snapshot`, ...),
+# with the same records, lock and progress as the stages.
+OPERATIONS = (
+    Stage("etcd-snapshot", "save a snapshot of etcd's data and fetch it to the controller"),
+    Stage("etcd-restore", "restore every etcd member from a snapshot"),
+)
+
 
 def by_name(name: str) -> Stage:
     return STAGES[NAMES.index(name)]

@@ -44,6 +44,10 @@ class UpOptions:
     check_mode: bool = False  # the drift preview: --check --diff, nothing changes
     playbook_dir: Path = PLAYBOOKS
     command: str = "kinstall up"
+    # A lifecycle operation (stages.OPERATIONS: playbooks/<name>.yml) run instead of the stages,
+    # with its own extra variables; recorded, locked and reported like a stage.
+    operation: str | None = None
+    operation_vars: dict = field(default_factory=dict)
 
 
 def parse_stages(text: str | None) -> list[str] | None:
@@ -112,6 +116,7 @@ def extravars(cluster: Cluster, run_id: str, run_stages: list[str] | None = None
                   kinstall_run_stages=_fetch_for(run_stages))
     if cluster_directory is not None:
         values["kinstall_pki_dir"] = str(cluster_directory / "pki")
+        values["kinstall_cluster_dir"] = str(cluster_directory)
     return values
 
 
@@ -146,6 +151,8 @@ def plugin_facts(plugin, settings: dict | None = None) -> dict:
 
 def _select(options: UpOptions, history: list[RunRecord]) -> tuple[list[str], str | None]:
     """The stages to run, and the run being resumed (if any)."""
+    if options.operation:
+        return [options.operation], None
     chosen = options.stages or list(stages.NAMES)
     chosen = [s for s in stages.NAMES if s in chosen and s not in options.skip_stages]
     if not options.resume:
@@ -207,7 +214,7 @@ def up(cluster: Cluster, options: UpOptions, listener=lambda progress: None) -> 
         history = records.for_cluster(directory)
         selected, resumed = _select(options, history)
         _refuse_unverifiable_files(cluster, options, selected)
-        mode = "check" if options.check_mode else "up"
+        mode = "check" if options.check_mode else ("operation" if options.operation else "up")
         record = records.create(directory, cluster.name, options.command, {
             "mode": mode, "inventory": str(inventory_file), "inventory_sha256": inventory_digest(inventory_file),
             "kube_version": cluster.release.version, "network_plugin": cluster.plugin.name,
@@ -359,7 +366,7 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
         private_data_dir=str(private), ident=ident,
         playbook=str(run_playbook(private, options.playbook_dir, runnable)),
         project_dir=str(options.playbook_dir.resolve()), inventory=sources,
-        envvars=env, extravars=extravars(cluster, record.id, selected, directory),
+        envvars=env, extravars={**extravars(cluster, record.id, selected, directory), **options.operation_vars},
         # Facts are gathered once a run, by the first play that needs them, and read from there.
         fact_cache=str(Path(record.directory) / "facts"),
         limit=options.limit, forks=forks(len(cluster.hosts)), cmdline="--check --diff" if options.check_mode

@@ -25,9 +25,12 @@ def test_defaults_readme_and_argument_specs_agree(role):
     assert own == set(defaults), "argument_specs declares variables without a default"
 
 
-def test_stage_playbooks_are_named_after_stages():
+def test_playbooks_are_named_after_stages_or_operations():
+    operations = {operation.name for operation in stages.OPERATIONS}
     for playbook in (ROOT / "playbooks").glob("*.yml"):
-        assert playbook.stem in stages.NAMES, f"playbooks/{playbook.name} is not a stage"
+        assert playbook.stem in stages.NAMES or playbook.stem in operations, \
+            f"playbooks/{playbook.name} is neither a stage nor an operation"
+    assert all((ROOT / "playbooks" / operation.playbook).exists() for operation in stages.OPERATIONS)
 
 
 def test_molecule_base_config_carries_the_registrys_calico_facts():
