@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -261,7 +262,8 @@ def runs_show(run_id, output_format):
                 click.echo(f"  {task.duration:7.2f} s  {task.host}: {task.stage} / {task.task}")
 
 
-def _run_operation(ctx, inventory: str, name: str, variables: dict, question: str | None, yes: bool):
+def _run_operation(ctx, inventory: str, name: str, variables: dict, question: str | None, yes: bool,
+                   limit: str | None = None):
     """Run one lifecycle operation (stages.OPERATIONS) on INVENTORY's hosts with the run engine's
     records, lock and progress; returns the record after printing its report."""
     from installer.inventory.validate import require_valid
@@ -270,16 +272,39 @@ def _run_operation(ctx, inventory: str, name: str, variables: dict, question: st
     result = require_valid(inventory)
     if question and not yes:
         if not sys.stdin.isatty():
-            raise KinstallError(f"{question.rstrip('?')}: this changes every etcd member; pass --yes to confirm "
-                                "when not running interactively", ExitCode.USAGE)
+            raise KinstallError(f"{question.rstrip('?')}: pass --yes to confirm when not running interactively",
+                                ExitCode.USAGE)
         if not click.confirm(question, default=False):
             raise KinstallError("stopped before contacting any host", ExitCode.INTERRUPTED)
-    options = engine.UpOptions(operation=name, operation_vars=variables,
+    options = engine.UpOptions(operation=name, operation_vars=variables, limit=limit,
                                command=" ".join(["kinstall", *sys.argv[1:]]) or f"kinstall {name}")
     emit = (progress.LiveLine if sys.stdout.isatty() else progress.PlainLines)(click.echo)
     record = engine.up(result.cluster, options, emit)
     click.echo(report.render(record))
     return result.cluster, record
+
+
+@cli.command()
+@INVENTORY
+@click.option("--limit", help="Only these hosts (an Ansible pattern).")
+@click.option("--yes", is_flag=True, help="Do not ask before wiping the hosts.")
+@click.pass_context
+def reset(ctx, inventory, limit, yes):
+    """Wipe Kubernetes, etcd and the container runtime, with all their data, from the cluster's
+    hosts (or those of --limit); `kinstall up` rebuilds them. Needs --yes when not run
+    interactively. After a reset of every host, the cluster's admin kubeconfig is removed and
+    the checks against the installed cluster (plugin, release) start afresh."""
+    from installer import state
+    from installer.inventory.model import find_inventory_file
+
+    what = f"the hosts matching {limit}" if limit else "every host of the cluster"
+    cluster, record = _run_operation(ctx, inventory, "reset", {},
+                                     f"Wipe Kubernetes, etcd and the container runtime, with all their data, from "
+                                     f"{what}?", yes, limit)
+    if record.exit_code == 0 and not limit:
+        directory = state.cluster_dir(cluster.name, find_inventory_file(Path(inventory)).resolve())
+        shutil.rmtree(directory / "kubeconfig", ignore_errors=True)
+    ctx.exit(record.exit_code)
 
 
 @cli.group()

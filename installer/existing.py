@@ -20,12 +20,19 @@ def _last_success(cluster: Cluster, stage: str, field: str) -> tuple[str, str] |
     if not directory.is_dir():
         return None
     for run in reversed(records.for_cluster(directory)):
+        if _full_reset(run):
+            return None  # what was installed before it is gone
         if run.inputs.get("mode") != "up":
             continue
         if any(s.name.removeprefix("check-") == stage and s.status == records.SUCCESSFUL for s in run.stages):
             value = run.inputs.get(field)
             return (value, run.id) if value else None
     return None
+
+
+def _full_reset(run) -> bool:
+    return (run.inputs.get("mode") == "operation" and run.inputs.get("stages") == ["reset"]
+            and not run.inputs.get("limit") and run.status == records.SUCCESSFUL)
 
 
 def installed_plugin(cluster: Cluster) -> tuple[str, str] | None:

@@ -13,7 +13,8 @@ from installer.plugins.base import Image
 REGISTRIES = {"kube_image_repo": "registry.k8s.io", "quay_image_repo": "quay.io", "docker_image_repo": "docker.io"}
 
 CSI_SIDECARS = (
-    Image("csi-provisioner", "kube_image_repo", "sig-storage/csi-provisioner", "v5.2.0", "k8s_cluster", "ceph_csi_enabled"),
+    Image("csi-provisioner", "kube_image_repo", "sig-storage/csi-provisioner", "v5.2.0", "k8s_cluster",
+          "ceph_csi_enabled"),
     Image("csi-attacher", "kube_image_repo", "sig-storage/csi-attacher", "v4.8.1", "k8s_cluster", "ceph_csi_enabled"),
     Image("csi-resizer", "kube_image_repo", "sig-storage/csi-resizer", "v1.13.2", "k8s_cluster", "ceph_csi_enabled"),
     Image("csi-node-driver-registrar", "kube_image_repo", "sig-storage/csi-node-driver-registrar", "v2.13.0",

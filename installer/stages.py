@@ -36,6 +36,7 @@ NAMES = tuple(stage.name for stage in STAGES)
 OPERATIONS = (
     Stage("etcd-snapshot", "save a snapshot of etcd's data and fetch it to the controller"),
     Stage("etcd-restore", "restore every etcd member from a snapshot"),
+    Stage("reset", "wipe Kubernetes, etcd and the container runtime from the hosts"),
 )
 
 

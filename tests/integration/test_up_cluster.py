@@ -245,3 +245,36 @@ spec:
     _, node = _wait(cluster, "the pod writing to its claim", done)
     assert kubectl(cluster, "get pvc data -o jsonpath='{.status.phase}'").stdout == "Bound"
     assert ssh(cluster, node, "cat /mnt/disks/vol1/written-by").stdout.strip() == "writer"
+
+
+def test_reset_wipes_every_host_and_up_rebuilds_the_cluster(cluster):
+    """Runs last: `kinstall reset` leaves no Kubernetes, etcd or containerd on any node (files,
+    services, ports, mounts, pod bridge, kube-proxy's chains, /etc/hosts block), a second reset
+    changes nothing, and `kinstall up` builds the cluster again."""
+    unconfirmed = CliRunner().invoke(cli, ["reset", cluster.inventory])
+    assert unconfirmed.exit_code == 2 and kubectl(cluster, "get nodes", check=False).returncode == 0
+    result = CliRunner().invoke(cli, ["reset", cluster.inventory, "--yes"])
+    assert result.exit_code == 0, result.output
+    paths = ("/etc/kubernetes /var/lib/kubelet /etc/etcd /var/lib/etcd /etc/containerd /var/lib/containerd "
+             "/etc/cni/net.d /opt/cni/bin /usr/local/lib/kinstall /usr/local/bin/kubelet /usr/local/bin/etcd "
+             "/etc/systemd/system/kubelet.service /etc/systemd/system/containerd.service /var/cache/kinstall/releases")
+    for node in cluster.nodes:
+        probe = (f"ls -d {paths} 2>/dev/null; ss -Hltn '( sport = :6443 or sport = :2379 or sport = :10250 )'; "
+                 "systemctl is-active kubelet containerd etcd 2>/dev/null | grep -x active; "
+                 "ip -o link show cni0 2>/dev/null; iptables-save | grep -m1 KUBE-; "
+                 "grep '^# BEGIN kinstall cluster hosts' /etc/hosts; "
+                 "grep -E ' /(var/lib/kubelet|run/containerd|var/lib/containerd)' /proc/self/mounts; "
+                 "pgrep -x containerd-shim; true")
+        assert ssh(cluster, node, probe).stdout.strip() == "", node
+    assert not list(Path(cluster.home).glob("clusters/*/kubeconfig/admin.conf"))
+
+    again = CliRunner().invoke(cli, ["reset", cluster.inventory, "--yes"])
+    assert again.exit_code == 0, again.output
+    assert not [t for t in last_record(cluster)["tasks"] if t["changed"]], "a second reset changed something"
+
+    rebuilt = CliRunner().invoke(cli, ["up", cluster.inventory, "--yes"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    ready = ("get nodes -o jsonpath='{range .items[*]}{.metadata.name} "
+             "{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}'")
+    _wait(cluster, "every node Ready after the rebuild", lambda: sorted(
+        line for line in kubectl(cluster, ready).stdout.split("\n") if line) == [f"{n} True" for n in cluster.nodes])

@@ -91,3 +91,25 @@ def test_a_downgrade_or_a_skipped_minor_is_refused_with_the_path(inventory, inst
 def test_a_patch_or_the_next_minor_is_an_upgrade_kinstall_takes(inventory):
     _at_release(inventory, "1.35.8", "1.34.11")
     assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 0
+
+
+def test_after_a_reset_of_every_host_the_cluster_is_new_again(inventory):
+    _installed(inventory, "romana")
+    assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 1
+    directory = state.cluster_dir("cluster.local", inventory.resolve())
+    partial = records.create(directory, "cluster.local", "kinstall reset",
+                             {"mode": "operation", "stages": ["reset"], "limit": "node2"})
+    partial.status = records.SUCCESSFUL
+    partial.save()
+    assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 1  # one host only: still installed
+    full = records.create(directory, "cluster.local", "kinstall reset", {"mode": "operation", "stages": ["reset"]})
+    full.status = records.SUCCESSFUL
+    full.save()
+    assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 0
+
+
+def test_reset_asks_first_and_refuses_unconfirmed_outside_a_terminal(inventory):
+    result = CliRunner().invoke(cli, ["reset", str(inventory)])
+    assert result.exit_code == 2, result.output
+    assert "from every host of the cluster: pass --yes to confirm when not running interactively" in result.output
+    assert not list((inventory.parents[1] / "home").rglob("record.json"))

@@ -61,8 +61,8 @@ def test_every_addon_object_validates_for_the_release(template, release):
 
 
 def test_coredns_answers_at_the_clusters_dns_address_with_the_releases_image():
-    for release, image in (("1.36", "registry.k8s.io/coredns/coredns:v1.13.1"), ("1.21", "registry.k8s.io/coredns/coredns:v1.8.0"),
-                           ("1.15", "registry.k8s.io/coredns:1.3.1")):
+    for release, image in (("1.36", "registry.k8s.io/coredns/coredns:v1.13.1"),
+                           ("1.21", "registry.k8s.io/coredns/coredns:v1.8.0"), ("1.15", "registry.k8s.io/coredns:1.3.1")):
         newest = next(r for r in reversed(MINORS) if r.minor == release)
         _, values = variables(newest, upstream_dns_servers=["192.0.2.53"])
         objects = {(o["kind"], o["metadata"]["name"]): o for o in render("coredns.yaml", values)}
