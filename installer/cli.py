@@ -307,6 +307,33 @@ def reset(ctx, inventory, limit, yes):
     ctx.exit(record.exit_code)
 
 
+@cli.command("remove-node")
+@INVENTORY
+@click.argument("node")
+@click.option("--skip-reset", is_flag=True, help="Do not reset the host itself (a dead or unreachable host).")
+@click.option("--yes", is_flag=True, help="Do not ask before removing it.")
+@click.pass_context
+def remove_node(ctx, inventory, node, skip_reset, yes):
+    """Take NODE out of the cluster of INVENTORY: drain it, delete it from Kubernetes and from
+    etcd's members (only while the others keep a quorum), then reset its host (unless
+    --skip-reset). Works from the remaining hosts, so a dead NODE can be removed too. Take NODE
+    out of the inventory afterwards. Needs --yes when not run interactively."""
+    from installer.inventory.model import CONTROL_PLANE
+    from installer.inventory.validate import require_valid
+
+    cluster = require_valid(inventory).cluster
+    if node not in cluster.hosts:
+        raise InvalidInput(f"{inventory}: {node} is not a host of this inventory's cluster (its hosts: "
+                           f"{', '.join(cluster.hosts)})")
+    if cluster.groups[CONTROL_PLANE] == [node]:
+        raise InvalidInput(f"{inventory}: {node} is the cluster's only control plane; removing it would leave no API "
+                           "server: add another control plane first, or use `kinstall reset` to remove the cluster")
+    _, record = _run_operation(ctx, inventory, "remove-node",
+                               {"kinstall_remove_node": node, "kinstall_remove_node_reset": not skip_reset},
+                               f"Remove {node} from the cluster{'' if skip_reset else ' and wipe its host'}?", yes)
+    ctx.exit(record.exit_code)
+
+
 @cli.group()
 def etcd():
     """Lifecycle of the cluster's etcd: snapshots and restores."""

@@ -37,6 +37,7 @@ OPERATIONS = (
     Stage("etcd-snapshot", "save a snapshot of etcd's data and fetch it to the controller"),
     Stage("etcd-restore", "restore every etcd member from a snapshot"),
     Stage("reset", "wipe Kubernetes, etcd and the container runtime from the hosts"),
+    Stage("remove-node", "drain a node, delete it from Kubernetes and etcd, reset its host"),
 )
 
 

@@ -247,6 +247,43 @@ spec:
     assert ssh(cluster, node, "cat /mnt/disks/vol1/written-by").stdout.strip() == "writer"
 
 
+def _etcd_members(lab, node="node1"):
+    return sorted(line.split(", ")[2] for line in ssh(lab, node, "etcdctl.sh member list").stdout.splitlines())
+
+
+def test_remove_node_drains_deletes_and_resets_a_worker_that_is_an_etcd_member(cluster):
+    unconfirmed = CliRunner().invoke(cli, ["remove-node", cluster.inventory, "node3"])
+    assert unconfirmed.exit_code == 2 and _etcd_members(cluster) == ["node1", "node2", "node3"]
+    result = CliRunner().invoke(cli, ["remove-node", cluster.inventory, "node3", "--yes"])
+    assert result.exit_code == 0, result.output
+    names = kubectl(cluster, "get nodes -o jsonpath='{.items[*].metadata.name}'").stdout.split()
+    assert sorted(names) == ["node1", "node2"]
+    assert _etcd_members(cluster) == ["node1", "node2"]
+    health = ssh(cluster, "node1", "etcdctl.sh endpoint health --cluster 2>&1").stdout
+    assert health.count("is healthy") == 2, health
+    left = ssh(cluster, "node3", "ls -d /etc/kubernetes /var/lib/etcd /var/lib/containerd 2>/dev/null; "
+                                 "systemctl is-active kubelet etcd containerd | grep -x active; true").stdout
+    assert left.strip() == ""
+    only = CliRunner().invoke(cli, ["remove-node", cluster.inventory, "node1", "--yes"])
+    assert only.exit_code == 1 and "node1 is the cluster's only control plane" in only.output
+
+
+def test_up_adds_the_host_back_touching_nothing_on_the_others(cluster):
+    """Scale: the reset node3 is still in the inventory, so `up` joins it again (etcd member and
+    worker). On node1 and node2 only what a new member needs changes: its etcd membership, its join
+    token and the route to its pods; nothing of theirs is installed again or restarted."""
+    result = CliRunner().invoke(cli, ["up", cluster.inventory, "--yes"])
+    assert result.exit_code == 0, result.output
+    tasks = last_record(cluster)["tasks"]
+    assert any(t["changed"] and t["host"] == "node3" and t["stage"] == "nodes" for t in tasks)
+    others = [(t["stage"], t["task"]) for t in tasks if t["changed"] and t["host"] != "node3"]
+    assert {stage for stage, _ in others} <= {"etcd", "nodes", "network"}, others
+    assert not [task for _, task in others if "estart" in task], others
+    assert _etcd_members(cluster) == ["node1", "node2", "node3"]
+    ready = ("get node node3 -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}'")
+    _wait(cluster, "node3 Ready again", lambda: kubectl(cluster, ready, check=False).stdout == "True")
+
+
 def test_reset_wipes_every_host_and_up_rebuilds_the_cluster(cluster):
     """Runs last: `kinstall reset` leaves no Kubernetes, etcd or containerd on any node (files,
     services, ports, mounts, pod bridge, kube-proxy's chains, /etc/hosts block), a second reset
