@@ -335,6 +335,44 @@ def remove_node(ctx, inventory, node, skip_reset, yes):
 
 
 @cli.group()
+def certs():
+    """The cluster's certificates."""
+
+
+@certs.command("check")
+@INVENTORY
+@click.option("--warn-days", type=int, default=30, show_default=True,
+              help="Mark certificates that expire within this many days.")
+@click.pass_context
+def certs_check(ctx, inventory, warn_days):
+    """Every certificate on the cluster's hosts (kubeadm's, etcd's, kubelet's, those inside the
+    kubeconfigs) with its subject and expiry, soonest first. Reads only."""
+    from installer import certificates, state
+    from installer.inventory.model import find_inventory_file
+
+    cluster, record = _run_operation(ctx, inventory, "certs-check", {}, None, True)
+    if record.exit_code == 0:
+        directory = state.cluster_dir(cluster.name, find_inventory_file(Path(inventory)).resolve())
+        found = certificates.read(directory / "certificates.json")
+        click.echo(certificates.render(found, warn_days))
+    ctx.exit(record.exit_code)
+
+
+@certs.command("renew")
+@INVENTORY
+@click.option("--yes", is_flag=True, help="Do not ask before restarting the control plane.")
+@click.pass_context
+def certs_renew(ctx, inventory, yes):
+    """Renew the cluster's certificates: etcd's that expire within 30 days (re-issued by the
+    controller's CA, one member restarted at a time), then every kubeadm certificate on each
+    control plane in turn (its static pods restarted, the API server waited for), and fetch the
+    admin kubeconfig anew. Needs --yes when not run interactively."""
+    _, record = _run_operation(ctx, inventory, "certs-renew", {},
+                               "Renew the certificates and restart each control plane in turn?", yes)
+    ctx.exit(record.exit_code)
+
+
+@cli.group()
 def etcd():
     """Lifecycle of the cluster's etcd: snapshots and restores."""
 

@@ -38,6 +38,8 @@ OPERATIONS = (
     Stage("etcd-restore", "restore every etcd member from a snapshot"),
     Stage("reset", "wipe Kubernetes, etcd and the container runtime from the hosts"),
     Stage("remove-node", "drain a node, delete it from Kubernetes and etcd, reset its host"),
+    Stage("certs-check", "every certificate on the hosts with its expiry"),
+    Stage("certs-renew", "renew etcd's certificates near expiry and every kubeadm certificate"),
 )
 
 

@@ -247,6 +247,25 @@ spec:
     assert ssh(cluster, node, "cat /mnt/disks/vol1/written-by").stdout.strip() == "writer"
 
 
+def test_certs_check_lists_every_certificate_and_renew_replaces_kubeadms(cluster):
+    checked = CliRunner().invoke(cli, ["certs", "check", cluster.inventory])
+    assert checked.exit_code == 0, checked.output
+    for host, file in (("node1", "/etc/kubernetes/pki/apiserver.crt"), ("node1", "/etc/kubernetes/admin.conf"),
+                       ("node2", "/etc/etcd/pki/member.crt"), ("node3", "/var/lib/kubelet/pki/kubelet-client-current.pem")):
+        assert re.search(rf"^{host} +\d+ .*{re.escape(file)}", checked.output, re.M), (host, file, checked.output)
+    assert "EXPIRED" not in checked.output and "renew within" not in checked.output
+    enddate = "openssl x509 -noout -enddate -in /etc/kubernetes/pki/apiserver.crt"
+    before = ssh(cluster, "node1", enddate).stdout
+    kubeconfig = next(Path(cluster.home).glob("clusters/*/kubeconfig/admin.conf"))
+    old_kubeconfig = kubeconfig.read_bytes()
+    time.sleep(1)  # openssl shows seconds: a renewed certificate ends later
+    renewed = CliRunner().invoke(cli, ["certs", "renew", cluster.inventory, "--yes"])
+    assert renewed.exit_code == 0, renewed.output
+    assert ssh(cluster, "node1", enddate).stdout != before
+    assert kubeconfig.read_bytes() != old_kubeconfig and kubeconfig.stat().st_mode & 0o777 == 0o600
+    assert kubectl(cluster, "get --raw /readyz").stdout == "ok"
+
+
 def _etcd_members(lab, node="node1"):
     return sorted(line.split(", ")[2] for line in ssh(lab, node, "etcdctl.sh member list").stdout.splitlines())
 
