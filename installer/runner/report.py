@@ -60,8 +60,11 @@ def render(record: RunRecord) -> str:
             state = "UNREACHABLE" if failure.unreachable else "FAILED"
             lines.append(f"  {state} {failure.host or '(ansible)'}: {where}")
             lines.append(f"    {failure.message}")
-        lines += ["", f"continue from the failed stage: {_rerun(record, '--resume')}",
-                  f"run that stage alone:           {_rerun(record, '--stages', failed_stage)}"]
+        if record.inputs.get("mode") == "operation":
+            lines += ["", f"run it again once the problem is fixed: {record.command}"]
+        else:
+            lines += ["", f"continue from the failed stage: {_rerun(record, '--resume')}",
+                      f"run that stage alone:           {_rerun(record, '--stages', failed_stage)}"]
     if record.status == records.INTERRUPTED:
         lines += ["", f"interrupted; continue with: {_rerun(record, '--resume')}"]
     if record.check.get("changed"):
