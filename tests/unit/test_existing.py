@@ -2,6 +2,7 @@
 and up refuse, naming the plugin that runs and the run that installed it."""
 
 import shutil
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -97,11 +98,13 @@ def test_after_a_reset_of_every_host_the_cluster_is_new_again(inventory):
     _installed(inventory, "romana")
     assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 1
     directory = state.cluster_dir("cluster.local", inventory.resolve())
+    time.sleep(1.1)  # run ids order by their start second
     partial = records.create(directory, "cluster.local", "kinstall reset",
                              {"mode": "operation", "stages": ["reset"], "limit": "node2"})
     partial.status = records.SUCCESSFUL
     partial.save()
     assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 1  # one host only: still installed
+    time.sleep(1.1)
     full = records.create(directory, "cluster.local", "kinstall reset", {"mode": "operation", "stages": ["reset"]})
     full.status = records.SUCCESSFUL
     full.save()
