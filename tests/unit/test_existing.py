@@ -89,8 +89,17 @@ def test_a_downgrade_or_a_skipped_minor_is_refused_with_the_path(inventory, inst
     assert message in result.output
 
 
-def test_a_patch_or_the_next_minor_is_an_upgrade_kinstall_takes(inventory):
-    _at_release(inventory, "1.35.8", "1.34.11")
+@pytest.mark.parametrize("installed", ["1.34.11", "1.35.7"])
+def test_an_upgrade_the_skew_policy_allows_is_refused_until_kinstall_can_run_it(inventory, installed):
+    _at_release(inventory, "1.35.8", installed)
+    result = CliRunner().invoke(cli, ["validate", str(inventory)])
+    assert result.exit_code == 1, result.output
+    assert f"kinstall cannot upgrade a cluster to 1.35.8 yet (no `kubeadm upgrade` step exists)" in result.output
+    assert f"Keep kube_version: {installed}" in result.output
+
+
+def test_the_installed_release_is_no_change(inventory):
+    _at_release(inventory, "1.35.8", "1.35.8")
     assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 0
 
 
