@@ -143,7 +143,8 @@ def render(plan: Plan) -> str:
             detail = _hosts(stage.hosts)
         lines.append(f"  {number:>2} {stage.name:<14} {detail}")
     up = plan.upgrade_batches
-    lines += ["", "  upgrades (re-run with a newer kube_version): etcd snapshot first, then "
+    lines += ["", "  upgrade order, once kinstall runs upgrades (today it refuses a release change on an "
+              "installed cluster): etcd snapshot first, then "
               f"control plane one at a time ({_hosts(sum(up['control-plane'], []))}), then workers "
               f"{up['worker_batch_size']} at a time in {len(up['workers'])} batch(es)"]
     return "\n".join(lines)
