@@ -124,7 +124,7 @@ def plan(ctx, inventory, output_format, against_hosts, stages, limit, playbook_d
     ctx.meta["format"] = output_format
     result = require_valid(inventory)
     existing.refuse_changes(result.cluster)
-    made = planning.make(result.cluster)
+    made = planning.make(result.cluster, existing.installed(result.cluster))
     drift = None
     if against_hosts:
         from installer.runner import engine, report
@@ -183,7 +183,7 @@ def up(ctx, inventory, stages, skip_stages, limit, resume, check_idempotent, yes
         options.playbook_dir = Path(playbook_dir)
     result = require_valid(inventory)
     existing.refuse_changes(result.cluster)
-    made = planning.make(result.cluster)
+    made = planning.make(result.cluster, existing.installed(result.cluster))
     if output == "json":
         emit = progress.JsonLines(click.echo)
         click.echo(json.dumps({"type": "plan", **made.as_dict()}))

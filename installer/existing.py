@@ -36,6 +36,26 @@ def _full_reset(run) -> bool:
             and not run.inputs.get("limit") and run.status == records.SUCCESSFUL)
 
 
+def installed(cluster: Cluster) -> dict | None:
+    """What the newest successful `up` (after the last full reset) installed, from its record:
+    {run, kube_version, network_plugin, hosts}. None for a cluster kinstall has not installed."""
+    inventory_file = find_inventory_file(Path(cluster.inventory_file)).resolve()
+    directory = state.cluster_dir(cluster.name, inventory_file, create=False)
+    if not directory.is_dir():
+        return None
+    hosts: set[str] = set()
+    found = None
+    for run in reversed(records.for_cluster(directory)):
+        if _full_reset(run):
+            break
+        if run.inputs.get("mode") != "up" or run.status != records.SUCCESSFUL:
+            continue
+        hosts |= {task.host for task in run.tasks if task.host and task.host != "localhost"}
+        found = found or {"run": run.id, "kube_version": run.inputs.get("kube_version"),
+                          "network_plugin": run.inputs.get("network_plugin")}
+    return {**found, "hosts": sorted(hosts)} if found else None
+
+
 def installed_plugin(cluster: Cluster) -> tuple[str, str] | None:
     """(network plugin, run id) of the newest run whose network stage succeeded, if any."""
     return _last_success(cluster, "network", "network_plugin")

@@ -33,6 +33,8 @@ class Plan:
     groups: dict
     stages: list[StagePlan] = field(default_factory=list)
     upgrade_batches: dict = field(default_factory=dict)
+    # What kinstall installed before (existing.installed), and how this inventory differs.
+    installed: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,7 +87,7 @@ def _stage_hosts(cluster: Cluster) -> dict[str, tuple[list[str], list[list[str]]
     }
 
 
-def make(cluster: Cluster) -> Plan:
+def make(cluster: Cluster, installed: dict | None = None) -> Plan:
     g = cluster.groups
     plugin = cluster.plugin
     plan = Plan(
@@ -114,6 +116,10 @@ def make(cluster: Cluster) -> Plan:
         "workers": batches(workers, size),
         "worker_batch_size": size,
     }
+    if installed:
+        known = set(installed["hosts"])
+        plan.installed = {**installed, "adds": [h for h in cluster.hosts if h not in known],
+                          "gone": sorted(known - set(cluster.hosts))}
     return plan
 
 
@@ -142,6 +148,16 @@ def render(plan: Plan) -> str:
         else:
             detail = _hosts(stage.hosts)
         lines.append(f"  {number:>2} {stage.name:<14} {detail}")
+    if plan.installed:
+        was = plan.installed
+        lines += ["", f"  installed (run {was['run']}): Kubernetes {was['kube_version']}, {was['network_plugin']}, "
+                      f"{len(was['hosts'])} host(s)"]
+        if was["adds"]:
+            lines.append(f"  this run adds: {_hosts(was['adds'])} (prepared and joined; the others only change what "
+                         "a new member needs of them)")
+        if was["gone"]:
+            lines.append(f"  no longer in the inventory: {_hosts(was['gone'])} (still in the cluster: take them "
+                         "out with `kinstall remove-node` while they are listed)")
     up = plan.upgrade_batches
     lines += ["", "  upgrade order, once kinstall runs upgrades (today it refuses a release change on an "
               "installed cluster): etcd snapshot first, then "

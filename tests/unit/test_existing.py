@@ -125,3 +125,20 @@ def test_reset_asks_first_and_refuses_unconfirmed_outside_a_terminal(inventory):
     assert result.exit_code == 2, result.output
     assert "from every host of the cluster: pass --yes to confirm when not running interactively" in result.output
     assert not list((inventory.parents[1] / "home").rglob("record.json"))
+
+
+def test_the_plan_says_what_is_installed_and_which_hosts_the_inventory_adds_or_left_out(inventory):
+    from installer.runner.records import TaskRecord
+
+    directory = state.cluster_dir("cluster.local", inventory.resolve())
+    record = records.create(directory, "cluster.local", "kinstall up",
+                            {"mode": "up", "network_plugin": "calico", "kube_version": "1.35.8"})
+    record.stages = [StageRecord("control-plane", records.SUCCESSFUL, 0.0, 1.0)]
+    record.tasks = [TaskRecord("os", host, "t", "os", 0.1, False, "ok") for host in ("node1", "node2", "gone1")]
+    record.status = records.SUCCESSFUL
+    record.save()
+    result = CliRunner().invoke(cli, ["plan", str(inventory)])
+    assert result.exit_code == 0, result.output
+    assert f"installed (run {record.id}): Kubernetes 1.35.8, calico, 3 host(s)" in result.output
+    assert "no longer in the inventory: gone1 (still in the cluster" in result.output
+    assert "this run adds: node3 (prepared and joined" in result.output  # valid-minimal: node1-node3
