@@ -29,6 +29,8 @@ from installer.runner.records import RunRecord, StageRecord
 
 PROJECT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = PROJECT / "playbooks"
+# Inventory settings that are secrets: never passed as extra variables.
+SECRET_SETTINGS = frozenset({"ceph_csi_user_key"})
 CALLBACKS = Path(__file__).resolve().parents[1] / "ansible_plugins" / "callback"
 ROLES = PROJECT / "roles"
 MAX_FORKS = 50
@@ -103,7 +105,9 @@ def extravars(cluster: Cluster, run_id: str, run_stages: list[str] | None = None
     """The cluster's resolved settings (defaults included) for the roles, plus run context: the
     files to fetch (artifacts.py is their one source), where the controller caches them and keeps
     the cluster's certificates."""
-    values = {k: v for k, v in cluster.settings.items() if v is not None}
+    # Secret settings stay out: extra variables can end on ansible-playbook's command line, and
+    # Ansible reads them from the inventory (a vaulted file included) anyway.
+    values = {k: v for k, v in cluster.settings.items() if v is not None and k not in SECRET_SETTINGS}
     values.update(kinstall_run_id=run_id, kinstall_components=cluster.components,
                   kinstall_kubeadm_api=cluster.release.kubeadm_api, kube_version=cluster.release.version,
                   kinstall_sandbox_image=cluster.release.sandbox_image,

@@ -142,3 +142,13 @@ def test_the_plan_says_what_is_installed_and_which_hosts_the_inventory_adds_or_l
     assert f"installed (run {record.id}): Kubernetes 1.35.8, calico, 3 host(s)" in result.output
     assert "no longer in the inventory: gone1 (still in the cluster" in result.output
     assert "this run adds: node3 (prepared and joined" in result.output  # valid-minimal: node1-node3
+
+
+def test_a_secret_setting_is_not_passed_as_an_extra_variable():
+    from installer.inventory.validate import validate
+    from installer.runner import engine
+
+    cluster = validate(ROOT / "tests" / "fixtures" / "inventories" / "valid-storage-classes" / "hosts.yaml").cluster
+    values = engine.extravars(cluster, "run")
+    assert "ceph_csi_user_key" not in values and values["ceph_monitors"] == ["192.0.2.61", "192.0.2.62:6789"]
+    assert cluster.settings["ceph_csi_user_key"] not in repr(values)

@@ -32,6 +32,8 @@ def variables(release, **settings):
     cluster.release = release
     cluster.settings.update(kube_version=release.version, **settings)
     values = engine.extravars(cluster, "test-run")
+    # Secret settings reach Ansible from the inventory itself, not as extra variables.
+    values.update({k: cluster.settings[k] for k in engine.SECRET_SETTINGS if cluster.settings.get(k)})
     hostvars = {host: {key: value for key, (value, _) in result.inventory.resolve(host).items()}
                 for host in cluster.hosts}
     values.update(groups={"all": list(cluster.hosts), **cluster.groups}, hostvars=hostvars, ansible_managed="test")

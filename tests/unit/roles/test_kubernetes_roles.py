@@ -43,6 +43,16 @@ def init_vars(release) -> dict:
                 kubelet_protect_kernel_defaults=False, kube_proxy_mode="iptables", kube_proxy_conntrack_max_per_core=0)
 
 
+def render_join(release, control_plane: bool) -> list[dict]:
+    """The join configuration of host n2 (a control plane or a worker) for the release's API."""
+    return render("kubeadm_join/templates/kubeadm-join.yaml.j2", kinstall_kubeadm_api=release.kubeadm_api,
+                  kubelet_cri_socket="/run/containerd/containerd.sock", inventory_hostname="n2",
+                  kubeadm_join_endpoint="10.0.0.1:6443", kubeadm_join_token="abcdef.0123456789abcdef",
+                  kubeadm_join_ca_hash="sha256:" + "0" * 64, kubeadm_join_taints=[],
+                  kubeadm_join_kubelet_args={"node-ip": "10.0.0.2"}, kubeadm_join_control_plane=control_plane,
+                  kubeadm_join_address="10.0.0.2", kube_apiserver_port=6443, kubeadm_join_certificate_key="cd" * 32)
+
+
 def _args(value, api):
     """kubeadm's extra arguments: a map up to v1beta3, a list of {name, value} from v1beta4."""
     if api.endswith("v1beta4"):
@@ -77,13 +87,7 @@ def test_kubeadm_init_configuration_takes_the_form_of_its_api_version(release):
 @pytest.mark.parametrize("control_plane", [True, False], ids=["control-plane", "worker"])
 def test_join_configuration_carries_the_token_and_the_control_plane_part_only_for_control_planes(
         release, control_plane):
-    (join,) = render("kubeadm_join/templates/kubeadm-join.yaml.j2", kinstall_kubeadm_api=release.kubeadm_api,
-                     kubelet_cri_socket="/run/containerd/containerd.sock", inventory_hostname="n2",
-                     kubeadm_join_endpoint="10.0.0.1:6443", kubeadm_join_token="abcdef.0123456789abcdef",
-                     kubeadm_join_ca_hash="sha256:" + "0" * 64, kubeadm_join_taints=[],
-                     kubeadm_join_kubelet_args={"node-ip": "10.0.0.2"}, kubeadm_join_control_plane=control_plane,
-                     kubeadm_join_address="10.0.0.2", kube_apiserver_port=6443,
-                     kubeadm_join_certificate_key="cd" * 32)
+    (join,) = render_join(release, control_plane)
     assert (join["apiVersion"], join["kind"]) == (release.kubeadm_api, "JoinConfiguration")
     assert join["discovery"]["bootstrapToken"] == {"apiServerEndpoint": "10.0.0.1:6443",
                                                     "token": "abcdef.0123456789abcdef",
@@ -187,13 +191,7 @@ def check_kubeadm_types(doc):
 def test_kubeadm_documents_match_the_published_types_of_their_version(release):
     documents = render("control_plane/templates/kubeadm-config.yaml.j2", **init_vars(release))
     for control_plane in (True, False):
-        documents += render("kubeadm_join/templates/kubeadm-join.yaml.j2", kinstall_kubeadm_api=release.kubeadm_api,
-                            kubelet_cri_socket="/run/containerd/containerd.sock", inventory_hostname="n2",
-                            kubeadm_join_endpoint="10.0.0.1:6443", kubeadm_join_token="abcdef.0123456789abcdef",
-                            kubeadm_join_ca_hash="sha256:" + "0" * 64, kubeadm_join_taints=[],
-                            kubeadm_join_kubelet_args={"node-ip": "10.0.0.2"}, kubeadm_join_control_plane=control_plane,
-                            kubeadm_join_address="10.0.0.2", kube_apiserver_port=6443,
-                            kubeadm_join_certificate_key="cd" * 32)
+        documents += render_join(release, control_plane)
     assert [d["kind"] for d in documents] == ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration",
                                               "KubeProxyConfiguration", "JoinConfiguration", "JoinConfiguration"]
     for doc in documents:
