@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import traceback
@@ -171,17 +172,24 @@ def up(ctx, inventory, stages, skip_stages, limit, resume, check_idempotent, yes
     """Validate INVENTORY, show the plan, then run the stage playbooks on its hosts.
 
     Nothing is contacted when the inventory is invalid. Exit codes: see the README."""
-    from installer import existing, plan as planning
-    from installer.inventory.validate import require_valid
-    from installer.runner import engine, progress, report
+    from installer.runner import engine
 
-    ctx.meta["format"] = output
     options = engine.UpOptions(stages=engine.parse_stages(stages), skip_stages=engine.parse_stages(skip_stages) or [],
                                limit=limit, resume=resume, check_idempotent=check_idempotent,
                                command=" ".join(["kinstall", *sys.argv[1:]]) or "kinstall up")
     if playbook_dir:
         options.playbook_dir = Path(playbook_dir)
-    result = require_valid(inventory)
+    _up(ctx, inventory, options, yes, output)
+
+
+def _up(ctx, inventory: str, options, yes: bool, output: str, overrides: dict | None = None) -> None:
+    """validate, refuse what an installed cluster cannot take, show the plan, ask, run, report."""
+    from installer import existing, plan as planning
+    from installer.inventory.validate import require_valid
+    from installer.runner import engine, progress, report
+
+    ctx.meta["format"] = output
+    result = require_valid(inventory, overrides)
     existing.refuse_changes(result.cluster)
     made = planning.make(result.cluster, existing.installed(result.cluster))
     if output == "json":
@@ -204,6 +212,34 @@ def up(ctx, inventory, stages, skip_stages, limit, resume, check_idempotent, yes
     else:
         click.echo(report.render(record))
     ctx.exit(record.exit_code)
+
+
+@cli.command()
+@INVENTORY
+@click.option("--to", "version", required=True, metavar="X.Y.Z",
+              help="The Kubernetes release to move to (the inventory's kube_version is not edited).")
+@click.option("--stages", help="Run only these stages (comma-separated), e.g. download,upgrade.")
+@click.option("--resume", is_flag=True, help="Continue the cluster's last failed or interrupted run.")
+@click.option("--yes", is_flag=True, help="Do not ask before changing the hosts.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: progress and a report; json: one JSON object per line (plan, progress, record).")
+@click.pass_context
+def upgrade(ctx, inventory, version, stages, resume, yes, output):
+    """Move INVENTORY's cluster to Kubernetes X.Y.Z: `kinstall up` with kube_version X.Y.Z.
+
+    The version-skew policy is checked against what kinstall installed and what the hosts report:
+    no downgrade, one minor at a time. Then every stage runs; the upgrade stage takes an etcd
+    snapshot and moves the first control plane (kubeadm upgrade apply), the others one at a time
+    and the workers in batches of upgrade_batch, each drained and uncordoned. Set kube_version in
+    the inventory afterwards, or the next `kinstall up` refuses the downgrade."""
+    from installer.runner import engine
+
+    version = version.removeprefix("v")
+    if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", version):
+        raise UsageError(f"--to {version}: give a Kubernetes release as X.Y.Z, such as 1.36.4")
+    options = engine.UpOptions(stages=engine.parse_stages(stages), resume=resume,
+                               command=" ".join(["kinstall", *sys.argv[1:]]) or "kinstall upgrade")
+    _up(ctx, inventory, options, yes, output, {"kube_version": version})
 
 
 @cli.group()

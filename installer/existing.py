@@ -1,7 +1,7 @@
 """What kinstall knows of a cluster it has installed already (from its run records), and the
-inventory changes such a cluster cannot take: another network plugin, a Kubernetes downgrade, a
-skipped minor, and (until upgrades exist) any other release. validate, plan and up refuse them
-before any host is contacted."""
+inventory changes such a cluster cannot take: another network plugin, a Kubernetes downgrade or a
+skipped minor. validate, plan and up refuse them before any host is contacted; the upgrade stage
+checks the same on what the hosts report."""
 
 from __future__ import annotations
 
@@ -112,13 +112,15 @@ def _release_change(cluster: Cluster) -> list[str]:
                 f"version-skew policy forbids: upgrade one minor at a time: {' -> '.join([version, *path])}"
                 + (f" ({', '.join(unsupported)} not offered by kinstall: no such path exists for this cluster)"
                    if unsupported else "")]
-    # A patch or the next minor: the version-skew policy allows it, but kinstall does not run
-    # `kubeadm upgrade` yet, and re-running the stages would put the new kubelet beside the old
-    # control plane. Refused rather than half done.
-    return [f"{where}; kinstall cannot upgrade a cluster to {cluster.release.version} yet (no `kubeadm upgrade` "
-            f"step exists): re-running would install the new kubelet beside the old control plane. Keep "
-            f"kube_version: {version}, or upgrade with kubeadm by hand (control planes first, then the workers "
-            f"one batch at a time) and then set kube_version to it"]
+    return []  # a patch or the next minor: the upgrade stage moves the hosts (roles/upgrade)
+
+
+def release_change(cluster: Cluster) -> tuple[str, str] | None:
+    """(installed version, wanted version) when this run upgrades Kubernetes, else None."""
+    found = installed_release(cluster)
+    if found is None or found[0] == cluster.release.version:
+        return None
+    return found[0], cluster.release.version
 
 
 def refusals(cluster: Cluster) -> list[str]:

@@ -70,6 +70,7 @@ def _stage_hosts(cluster: Cluster) -> dict[str, tuple[list[str], list[list[str]]
         lb_skip = "every node is a control plane"
     lb_hosts = workers if local_proxy else []
     first, rest = control[:1], control[1:]
+    size = batch_size(cluster.settings["upgrade_batch"], len(workers))
     return {
         "preflight": (everyone, [everyone], ""),
         "os": (everyone, [everyone], ""),
@@ -78,6 +79,8 @@ def _stage_hosts(cluster: Cluster) -> dict[str, tuple[list[str], list[list[str]]
         # etcd members start together: a new cluster needs its initial members up at once.
         "etcd": (g[ETCD], [g[ETCD]], ""),
         "loadbalancer": (lb_hosts, [lb_hosts], lb_skip),
+        # Every Kubernetes host is read; those on an older release move in the version-skew order.
+        "upgrade": (control + workers, [first] + [[h] for h in rest] + batches(workers, size), ""),
         # kubeadm init on the first, then control plane joins one at a time (etcd and certificates).
         "control-plane": (control, [first] + [[h] for h in rest], ""),
         "nodes": (workers, [workers], "there are no workers: the control plane runs the pods"),
@@ -159,8 +162,15 @@ def render(plan: Plan) -> str:
             lines.append(f"  no longer in the inventory: {_hosts(was['gone'])} (still in the cluster: take them "
                          "out with `kinstall remove-node` while they are listed)")
     up = plan.upgrade_batches
-    lines += ["", "  upgrade order, once kinstall runs upgrades (today it refuses a release change on an "
-              "installed cluster): etcd snapshot first, then "
-              f"control plane one at a time ({_hosts(sum(up['control-plane'], []))}), then workers "
-              f"{up['worker_batch_size']} at a time in {len(up['workers'])} batch(es)"]
+    if plan.installed and plan.installed["kube_version"] not in (None, plan.kube_version):
+        heading = (f"  upgrade Kubernetes {plan.installed['kube_version']} -> {plan.kube_version} (installed by run "
+                   f"{plan.installed['run']}); the upgrade stage moves each host that runs an older release")
+    else:
+        heading = "  upgrades (re-run with a newer kube_version, or `kinstall upgrade INVENTORY --to X`)"
+    control = sum(up["control-plane"], [])
+    lines += ["", f"{heading}: etcd snapshot first, then the first control plane (kubeadm upgrade apply) "
+              f"{control[0] if control else ''}, the other control planes one at a time"
+              f"{' (' + _hosts(control[1:]) + ')' if control[1:] else ' (none)'}, then the workers "
+              f"{up['worker_batch_size']} at a time in {len(up['workers'])} batch(es), each drained and "
+              "uncordoned; the first failed host stops the run (`--resume` continues)"]
     return "\n".join(lines)

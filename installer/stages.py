@@ -23,6 +23,10 @@ STAGES = (
     Stage("runtime", "containerd, runc, CNI plugins, crictl"),
     Stage("etcd", "the etcd cluster over TLS"),
     Stage("loadbalancer", "the local proxy to the API servers on non-control-plane nodes"),
+    # Before control-plane and nodes: a host whose kubelet is older than kube_version is moved to it
+    # here, in the version-skew policy's order, before any stage could put a newer kubelet beside
+    # an older API server. Hosts that run kube_version already, or no Kubernetes yet, are only read.
+    Stage("upgrade", "move hosts that run an older Kubernetes to kube_version, in a safe order"),
     Stage("control-plane", "kubeadm init on the first control plane, join the others"),
     Stage("nodes", "kubelet on the workers, kubeadm join"),
     Stage("network", "the network plugin"),

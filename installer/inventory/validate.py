@@ -4,6 +4,7 @@ Nothing is contacted: this reads files only."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,9 @@ class Result:
     cluster: cluster_model.Cluster | None
 
 
-def validate(path: str | Path) -> Result:
+def validate(path: str | Path, overrides: dict | None = None) -> Result:
+    """overrides: settings given on the command line (`kinstall upgrade --to`), which replace the
+    inventory's values and are checked like them."""
     path = Path(path)
     if not path.exists():
         raise UsageError(f"inventory '{path}' does not exist; pass the path of your inventory file "
@@ -42,14 +45,16 @@ def validate(path: str | Path) -> Result:
         return Result(report, inventory, None)
     resolved, findings = settings.resolve(inventory)
     report.extend(findings)
+    for name, value in (overrides or {}).items():
+        resolved[name] = dataclasses.replace(resolved[name], value=value, valid=schema.value_is_valid(name, value))
     report.extend(rules.check(rules.Context(inventory, resolved)))
     built = cluster_model.build(inventory, resolved, str(file)) if report.ok else None
     return Result(report, inventory, built)
 
 
-def require_valid(path: str | Path) -> Result:
+def require_valid(path: str | Path, overrides: dict | None = None) -> Result:
     """validate(), raising InvalidInput (with the report) when there is any error."""
-    result = validate(path)
+    result = validate(path, overrides)
     if not result.report.ok:
         count = len(result.report.errors)
         raise InvalidInput(f"{count} error{'s' if count != 1 else ''} in the inventory; nothing was changed",

@@ -86,8 +86,8 @@ def test_up_makes_a_cluster_whose_second_run_changes_nothing_and_calls_no_kubead
     assert "idempotent: the second run changed nothing" in result.output
     record = last_record(cluster)
     ran = [s["name"] for s in record["stages"] if s["status"] == "successful"]
-    assert ran[:9] == ["preflight", "os", "download", "runtime", "etcd", "loadbalancer", "control-plane",
-                       "nodes", "network"], ran
+    assert ran[:10] == ["preflight", "os", "download", "runtime", "etcd", "loadbalancer", "upgrade",
+                        "control-plane", "nodes", "network"], ran
     kubeadm = [t for t in record["tasks"] if t["task"].startswith(KUBEADM_TASKS) and t["status"] != "skipped"]
     assert any(t["stage"] == "control-plane" for t in kubeadm) and any(t["stage"] == "nodes" for t in kubeadm)
     assert not [t for t in kubeadm if t["stage"].startswith("check-")], "the re-run called kubeadm"

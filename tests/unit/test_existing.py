@@ -90,12 +90,13 @@ def test_a_downgrade_or_a_skipped_minor_is_refused_with_the_path(inventory, inst
 
 
 @pytest.mark.parametrize("installed", ["1.34.11", "1.35.7"])
-def test_an_upgrade_the_skew_policy_allows_is_refused_until_kinstall_can_run_it(inventory, installed):
-    _at_release(inventory, "1.35.8", installed)
-    result = CliRunner().invoke(cli, ["validate", str(inventory)])
-    assert result.exit_code == 1, result.output
-    assert f"kinstall cannot upgrade a cluster to 1.35.8 yet (no `kubeadm upgrade` step exists)" in result.output
-    assert f"Keep kube_version: {installed}" in result.output
+def test_a_patch_or_the_next_minor_is_an_upgrade_the_plan_orders(inventory, installed):
+    run = _at_release(inventory, "1.35.8", installed)
+    assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["plan", str(inventory)])
+    assert result.exit_code == 0, result.output
+    assert f"upgrade Kubernetes {installed} -> 1.35.8 (installed by run {run.id})" in result.output
+    assert "etcd snapshot first, then the first control plane (kubeadm upgrade apply)" in result.output
 
 
 def test_the_installed_release_is_no_change(inventory):
@@ -152,3 +153,15 @@ def test_a_secret_setting_is_not_passed_as_an_extra_variable():
     values = engine.extravars(cluster, "run")
     assert "ceph_csi_user_key" not in values and values["ceph_monitors"] == ["192.0.2.61", "192.0.2.62:6789"]
     assert cluster.settings["ceph_csi_user_key"] not in repr(values)
+
+
+def test_upgrade_passes_its_version_through_the_same_guard_without_editing_the_inventory(inventory):
+    run = _at_release(inventory, "1.35.8", "1.35.8")
+    before = inventory.read_text()
+    result = CliRunner().invoke(cli, ["upgrade", str(inventory), "--to", "1.34.11", "--yes"])
+    assert result.exit_code == 1, result.output
+    assert f"the cluster runs Kubernetes 1.35.8 (run {run.id}); 1.34.11 would be a downgrade" in result.output
+    result = CliRunner().invoke(cli, ["upgrade", str(inventory), "--to", "1.37", "--yes"])
+    assert result.exit_code == 2 and "give a Kubernetes release as X.Y.Z" in result.output
+    assert inventory.read_text() == before
+    assert len(list((inventory.parents[1] / "home").rglob("record.json"))) == 1  # no run began

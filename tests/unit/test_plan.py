@@ -14,7 +14,7 @@ def _plan(path):
 def test_stages_come_in_the_projects_order():
     made = _plan(SAMPLES / "ha-calico")
     assert [s.name for s in made.stages] == list(stages.NAMES) == [
-        "preflight", "os", "download", "runtime", "etcd", "loadbalancer", "control-plane", "nodes",
+        "preflight", "os", "download", "runtime", "etcd", "loadbalancer", "upgrade", "control-plane", "nodes",
         "network", "addons", "verify"]
 
 
@@ -27,6 +27,8 @@ def test_ha_cluster_hosts_and_batches():
     assert by_name["nodes"].hosts == ["worker1", "worker2"]
     assert by_name["addons"].hosts == ["cp1"]
     assert made.upgrade_batches["workers"] == [["worker1"], ["worker2"]]  # upgrade_batch: 1
+    # The version-skew order: first control plane, the others one at a time, then worker batches.
+    assert by_name["upgrade"].batches == [["cp1"], ["cp2"], ["cp3"], ["worker1"], ["worker2"]]
     assert made.kube_version == "1.35.8" and made.network_plugin["name"] == "calico"
     assert made.components["etcd"] == "3.6.14"
 
