@@ -350,6 +350,20 @@ def component_versions(ctx: Context):
                          rule="component-version")
 
 
+def runtime_cri(ctx: Context):
+    """containerd 2 serves only CRI v1 (it dropped v1alpha2); kubelet speaks CRI v1 from 1.23 on."""
+    kube = ctx.value("kube_version")
+    release = releases.get(kube) if isinstance(kube, str) else None
+    version = ctx.value("containerd_version") or (release.components.get("containerd") if release else None)
+    if release is None or not isinstance(version, str) or ctx.templated("containerd_version"):
+        return
+    parsed = releases.parse_version(version.lstrip("v"))
+    if parsed and parsed[0] >= 2 and release.tuple[:2] < (1, 23):
+        yield ctx.at("containerd_version", f"containerd {version} serves only the CRI v1 API (containerd 2 removed "
+                     f"v1alpha2), and the kubelet of Kubernetes {kube} speaks only v1alpha2 (CRI v1 came in 1.23): "
+                     "no pod would start. Keep containerd 1.6 or 1.7 with this release", rule="runtime-cri")
+
+
 def download_source(ctx: Context):
     source = ctx.value("download_source")
     if source == "mirror" and not ctx.value("files_repo"):
@@ -453,7 +467,8 @@ def romana_route_publisher(ctx: Context):
 RULES = (
     groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
-    plugin_groups, tenant_isolation, calico_encapsulation, component_versions, download_source, storage_classes,
+    plugin_groups, tenant_isolation, calico_encapsulation, component_versions, runtime_cri, download_source,
+    storage_classes,
     romana_route_publisher, addon_release,
 )
 
