@@ -11,8 +11,6 @@ checks of the stand-in files by sha256, systemd restarting kubelet, and a real e
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -58,7 +56,7 @@ def _inventory(lab, bundle: Path, sums: dict, path: Path, version: str, **extra)
     data = yaml.safe_load(Path(lab.inventory).read_text())
     variables = data["all"]["vars"]
     variables.update(kube_version=version, download_bundle_dir=str(bundle), upgrade_batch=2,
-                     drain_timeout="30s", drain_grace_period=5, upgrade_ready_retries=3, **extra)
+                     drain_timeout="30s", drain_grace_period=5, upgrade_node_ready_timeout=15, **extra)
     for tool in TOOLS:
         variables[f"{tool}_checksums"] = {"amd64": sums[tool]}
     data["all"]["children"] = {
@@ -161,8 +159,9 @@ def test_upgrade_runs_in_the_skew_policys_order_and_stops_at_the_first_failed_ho
     before = len(_calls(lab))
     ssh(lab, "node4", "touch /etc/kinstall-standin/not-ready")  # node4's new kubelet will not become Ready
     result = CliRunner().invoke(cli, ["upgrade", lab.old_inventory, "--to", NEW, "--stages", "upgrade", "--yes"])
-    assert result.exit_code == 1, result.output
-    assert f"node4: the upgrade from {OLD} to {NEW} failed at 'The node is Ready with the new kubelet'" in result.output
+    assert result.exit_code == 4, result.output  # a stage failed on a host
+    assert (f"node4: the upgrade from {OLD} to {NEW} failed at 'The node is Ready with the new kubelet': the node "
+            f"was not Ready on kubelet v{NEW} within 15 s") in result.output
     assert "--resume" in result.output
     changes = _changes(_calls(lab)[before:])
     assert changes == [
@@ -207,7 +206,7 @@ def test_resume_refuses_while_the_failed_host_is_broken_then_continues_from_it(s
     lab = standin_cluster
     before = len(_calls(lab))
     result = CliRunner().invoke(cli, ["upgrade", lab.old_inventory, "--to", NEW, "--resume", "--yes"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 4, result.output
     assert f"node4: Kubernetes {NEW} already, but NotReady" in result.output
     assert _changes(_calls(lab)[before:]) == []
     # The repair: whatever kept its kubelet from becoming Ready is gone, kubelet restarted.
@@ -229,7 +228,7 @@ def test_a_rerun_at_the_new_release_changes_nothing_and_a_downgrade_is_refused_f
     assert not [t for t in record["tasks"] if t["status"] == "changed"], "a run at the new release changed something"
     # No run record says 1.36.4 was installed (only the upgrade stage ran): the hosts refuse it.
     result = CliRunner().invoke(cli, ["up", lab.old_inventory, "--stages", "upgrade", "--yes"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 4, result.output
     assert f"cannot move to Kubernetes {OLD}: node1 runs {NEW}, a newer release (kubeadm cannot downgrade)" \
         in result.output
     assert "Nothing was changed" in result.output
