@@ -632,6 +632,9 @@ def lab_files(output_format):
     click.echo(f"files repository: {found['dir']}")
     for component, entry in found["components"].items():
         click.echo(f"  {component:<12} {entry['version']:<8} (Debian {entry['debian_version']})  sha256 {entry['sha256']}")
+    for component, entry in found.get("newer", {}).items():
+        click.echo(f"  {component:<12} {entry['version']:<8} (Debian {entry['suite']} {entry['debian_version']}, to "
+                   f"upgrade to)  sha256 {entry['sha256']}")
     click.echo(f"  test image   {found['test_image']['name']}  {found['test_image']['path']}")
 
 

@@ -53,7 +53,7 @@ def _assemble(root: Path, files: dict, kube: dict) -> None:
     partial = root.with_name(root.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     listed: dict[str, str] = {}
-    for component, entry in files["components"].items():
+    for entry in [*files["components"].values(), *files.get("newer", {}).values()]:
         _link(Path(files["dir"]) / entry["path"], partial / entry["path"])
         listed[entry["path"]] = entry["sha256"]
     test_image = files["test_image"]

@@ -5,7 +5,8 @@ can, and they are real binaries that run on the lab's Debian nodes. Debian has n
 repository has none (the lab's inventory turns crictl off; checks use containerd's `ctr`).
 
 Built once per recipe under KINSTALL_CACHE; an apt configuration of its own (sources, lists and
-cache under the build directory) downloads the packages, so the host's apt state never changes."""
+cache under the build directory) downloads the packages, so the host's apt state never changes.
+Beside them, newer releases from later suites (NEWER) let the lab upgrade a component for real."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 ARCH = "amd64"
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 MANIFEST = "kinstall-lab-files.json"
 
 # component -> (Debian packages, files taken from them, how the upstream release file holds them)
@@ -44,6 +45,12 @@ CONTENTS = {
                                                         "usr/lib/cni/host-device", "usr/lib/cni/static"), "./"),
     "etcd": (("etcd-server", "etcd-client"), ("usr/bin/etcd", "usr/bin/etcdctl"), "etcd-v{version}-linux-{arch}/"),
 }
+# Newer releases of some components, from later Debian suites, beside the bookworm ones: their
+# binaries run on bookworm nodes (sid's runc does not), so the lab can upgrade a component for
+# real. The lab's inventory declares both releases' checksums and names the bookworm one as the
+# version. containerd comes from trixie (1.7): sid's 2.x serves only CRI v1, which the lab's
+# Kubernetes 1.20 kubelet cannot speak.
+NEWER = {"etcd": "sid", "containerd": "trixie"}
 # A test image for the lab's runtime checks: Debian's static busybox in an OCI archive made here.
 TEST_IMAGE = "localhost/kinstall-busybox:lab"
 TEST_IMAGE_FILE = "images/kinstall-busybox.oci.tar"
@@ -57,7 +64,8 @@ VERSION_VARIABLES = {"containerd": "containerd_version", "runc": "runc_version",
 
 def recipe() -> dict:
     return {"version": RECIPE_VERSION, "suite": SUITE, "mirror": MIRROR, "arch": ARCH,
-            "contents": {k: [list(v[0]), list(v[1]), v[2]] for k, v in CONTENTS.items()}}
+            "contents": {k: [list(v[0]), list(v[1]), v[2]] for k, v in CONTENTS.items()},
+            "newer": dict(NEWER)}
 
 
 def directory() -> Path:
@@ -89,6 +97,8 @@ def inventory_vars(found: dict) -> dict:
     for component, entry in found["components"].items():
         values[VERSION_VARIABLES[component]] = entry["version"]
         values[CHECKSUM_VARIABLES[component]] = {ARCH: {entry["version"]: entry["sha256"]}}
+    for component, entry in found.get("newer", {}).items():
+        values[CHECKSUM_VARIABLES[component]][ARCH][entry["version"]] = entry["sha256"]
     return values
 
 
@@ -136,14 +146,13 @@ def _busybox_image(busybox: bytes, target: Path) -> None:
     oci.archive(TEST_IMAGE, [files], {"Cmd": ["/bin/sh"]}, target)
 
 
-def build(root: Path) -> None:
-    work = root / "work"
-    shutil.rmtree(root, ignore_errors=True)
-    for sub in ("lists/partial", "cache/archives/partial", "debs", "unpacked"):
+def _fetch(work: Path, suite: str, packages: list[str]) -> dict[str, str]:
+    """Download the packages of one suite with an apt configuration of its own and unpack them
+    into work/unpacked-<suite>; returns {package: Debian version}."""
+    for sub in ("lists/partial", "cache/archives/partial", "debs"):
         (work / sub).mkdir(parents=True)
-    (work / "sources.list").write_text(f"deb [signed-by={KEYRING}] {MIRROR} {SUITE} main\n")
+    (work / "sources.list").write_text(f"deb [signed-by={KEYRING}] {MIRROR} {suite} main\n")
     _apt(work, "update", "--error-on=any")
-    packages = [p for packs, _, _ in CONTENTS.values() for p in packs] + ["busybox-static"]
     _apt(work, "download", *[f"{p}:{ARCH}" for p in packages], cwd=work / "debs")
     versions = {}
     for deb in (work / "debs").glob("*.deb"):
@@ -152,23 +161,45 @@ def build(root: Path) -> None:
         versions[package] = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True,
                                            text=True, check=True).stdout.strip()
         subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "unpacked")], check=True)
+    return versions
+
+
+def _component(repo: Path, unpacked: Path, component: str, versions: dict, optional: bool = False) -> dict:
+    """Pack one component in its upstream layout into the repository; its manifest entry.
+    optional: files a later release no longer ships (containerd's v1 shims) may be missing."""
+    packs, files, layout = CONTENTS[component]
+    version = upstream_version(versions[packs[0]])
+    data = {Path(f).name: (unpacked / f).read_bytes() for f in files if not optional or (unpacked / f).exists()}
+    if layout is None:
+        (blob,) = data.values()
+    else:
+        prefix = layout.format(version=version, arch=ARCH)
+        blob = _pack_tar({prefix + name: content for name, content in data.items()})
+    entry = artifacts.artifact(component, version, ARCH)
+    target = repo / entry.mirror_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(blob)
+    return {"version": version, "sha256": hashlib.sha256(blob).hexdigest(), "path": entry.mirror_path,
+            "debian_version": versions[packs[0]]}
+
+
+def build(root: Path) -> None:
+    work = root / "work"
+    shutil.rmtree(root, ignore_errors=True)
+    packages = [p for packs, _, _ in CONTENTS.values() for p in packs] + ["busybox-static"]
+    versions = _fetch(work / SUITE, SUITE, packages)
+    newer_versions = {suite: _fetch(work / suite, suite, [p for c, s in NEWER.items() if s == suite
+                                                           for p in CONTENTS[c][0]])
+                      for suite in sorted(set(NEWER.values()))}
     repo = root / "repo"
-    found = {"dir": str(repo), "arch": ARCH, "debian": versions, "components": {}}
-    for component, (packs, files, layout) in CONTENTS.items():
-        version = upstream_version(versions[packs[0]])
-        data = {Path(f).name: (work / "unpacked" / f).read_bytes() for f in files}
-        if layout is None:
-            (blob,) = data.values()
-        else:
-            prefix = layout.format(version=version, arch=ARCH)
-            blob = _pack_tar({prefix + name: content for name, content in data.items()})
-        entry = artifacts.artifact(component, version, ARCH)
-        target = repo / entry.mirror_path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(blob)
-        found["components"][component] = {"version": version, "sha256": hashlib.sha256(blob).hexdigest(),
-                                          "path": entry.mirror_path, "debian_version": versions[packs[0]]}
-    _busybox_image((work / "unpacked" / "bin" / "busybox").read_bytes(), repo / TEST_IMAGE_FILE)
+    found = {"dir": str(repo), "arch": ARCH, "debian": versions, "components": {}, "newer": {}}
+    for component in CONTENTS:
+        found["components"][component] = _component(repo, work / SUITE / "unpacked", component, versions)
+    for component, suite in NEWER.items():
+        if upstream_version(newer_versions[suite][CONTENTS[component][0][0]]) != found["components"][component]["version"]:
+            found["newer"][component] = {**_component(repo, work / suite / "unpacked", component, newer_versions[suite],
+                                                      optional=True), "suite": suite}
+    _busybox_image((work / SUITE / "unpacked" / "bin" / "busybox").read_bytes(), repo / TEST_IMAGE_FILE)
     found["test_image"] = {"name": TEST_IMAGE, "path": TEST_IMAGE_FILE}
     (repo / MANIFEST).write_text(json.dumps(found, indent=2) + "\n")
     shutil.rmtree(work)

@@ -107,9 +107,13 @@ class Files:
             self.fail(path, "is a directory; a link cannot replace it")
         self.note(path)
         if not self.check:
-            if os.path.lexists(path):
-                os.unlink(path)
-            os.symlink(entry["src"], path)
+            # A new link beside it, renamed over the old one: the path never dangles (a binary
+            # linked from /usr/local/bin may be run at any moment).
+            partial = f"{path}.kinstall-{os.getpid()}"
+            if os.path.lexists(partial):
+                os.unlink(partial)
+            os.symlink(entry["src"], partial)
+            os.replace(partial, path)
 
     def write(self, path, data, entry, default_mode):
         if os.path.isdir(path) and not os.path.islink(path):

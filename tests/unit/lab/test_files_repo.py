@@ -33,3 +33,11 @@ def test_inventory_vars_declare_each_version_with_its_sum():
     values = files_repo.inventory_vars(found)
     assert values["runc_version"] == "1.1.5" and values["runc_checksums"] == {"amd64": {"1.1.5": "a" * 64}}
     assert values["download_source"] == "bundle" and values["crictl_enabled"] is False
+
+
+def test_inventory_vars_declare_the_newer_release_beside_the_installed_one():
+    found = {"dir": "/r", "components": {"etcd": {"version": "3.4.23", "sha256": "a" * 64}},
+             "newer": {"etcd": {"version": "3.5.30", "sha256": "b" * 64}}}
+    values = files_repo.inventory_vars(found)
+    assert values["etcd_version"] == "3.4.23"
+    assert values["etcd_binary_checksums"] == {"amd64": {"3.4.23": "a" * 64, "3.5.30": "b" * 64}}
