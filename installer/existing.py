@@ -115,14 +115,6 @@ def _release_change(cluster: Cluster) -> list[str]:
     return []  # a patch or the next minor: the upgrade stage moves the hosts (roles/upgrade)
 
 
-def release_change(cluster: Cluster) -> tuple[str, str] | None:
-    """(installed version, wanted version) when this run upgrades Kubernetes, else None."""
-    found = installed_release(cluster)
-    if found is None or found[0] == cluster.release.version:
-        return None
-    return found[0], cluster.release.version
-
-
 def refusals(cluster: Cluster) -> list[str]:
     return _plugin_change(cluster) + _release_change(cluster)
 
