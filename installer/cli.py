@@ -157,7 +157,9 @@ def plan(ctx, inventory, output_format, against_hosts, stages, limit, playbook_d
 @INVENTORY
 @click.option("--stages", help="Run only these stages (comma-separated, in the plan's order).")
 @click.option("--skip-stages", help="Run every stage but these.")
-@click.option("--limit", help="Only these hosts (an Ansible pattern); facts of the others come from the cache.")
+@click.option("--limit", help="Only these hosts (an Ansible pattern); the others are not contacted.")
+@click.option("--exclude", metavar="HOST[,HOST]", help="Leave these hosts out of the run, such as an unreachable one "
+              "while new hosts are added: they are not contacted, and what they need waits for a run with them.")
 @click.option("--resume", is_flag=True, help="Continue the cluster's last failed or interrupted run from its "
               "failed stage.")
 @click.option("--check-idempotent", is_flag=True, help="After a successful run, run again and fail (exit 8) if "
@@ -168,7 +170,7 @@ def plan(ctx, inventory, output_format, against_hosts, stages, limit, playbook_d
 @click.option("--playbook-dir", type=click.Path(file_okay=False, exists=True),
               help="Stage playbooks to run instead of kinstall's own (playbooks/<stage>.yml).")
 @click.pass_context
-def up(ctx, inventory, stages, skip_stages, limit, resume, check_idempotent, yes, output, playbook_dir):
+def up(ctx, inventory, stages, skip_stages, limit, exclude, resume, check_idempotent, yes, output, playbook_dir):
     """Validate INVENTORY, show the plan, then run the stage playbooks on its hosts.
 
     Nothing is contacted when the inventory is invalid. Exit codes: see the README."""
@@ -176,10 +178,29 @@ def up(ctx, inventory, stages, skip_stages, limit, resume, check_idempotent, yes
 
     options = engine.UpOptions(stages=engine.parse_stages(stages), skip_stages=engine.parse_stages(skip_stages) or [],
                                limit=limit, resume=resume, check_idempotent=check_idempotent,
+                               exclude=[h.strip() for h in (exclude or "").split(",") if h.strip()],
                                command=" ".join(["kinstall", *sys.argv[1:]]) or "kinstall up")
     if playbook_dir:
         options.playbook_dir = Path(playbook_dir)
     _up(ctx, inventory, options, yes, output)
+
+
+def _refuse_exclusions(cluster, excluded: list[str]) -> None:
+    """--exclude names hosts of the inventory, and not the first control plane, which acts for
+    the cluster (joins, manifests, drains): a run cannot go on without it."""
+    from installer.inventory.model import CONTROL_PLANE
+
+    unknown = [host for host in excluded if host not in cluster.hosts]
+    if unknown:
+        raise InvalidInput(f"{cluster.inventory_file}: --exclude {', '.join(unknown)}: not a host of this inventory "
+                           f"(its hosts: {', '.join(cluster.hosts)})")
+    first = (cluster.groups.get(CONTROL_PLANE) or [None])[0]
+    if first in excluded:
+        raise InvalidInput(f"{cluster.inventory_file}: --exclude {first}: the first host of kube_control_plane acts "
+                           "for the cluster (joins, manifests, drains) and cannot be left out; list a reachable "
+                           "control plane first in that group")
+    if set(cluster.hosts) <= set(excluded):
+        raise InvalidInput(f"{cluster.inventory_file}: --exclude leaves no host to run on")
 
 
 def _up(ctx, inventory: str, options, yes: bool, output: str, overrides: dict | None = None) -> None:
@@ -190,15 +211,19 @@ def _up(ctx, inventory: str, options, yes: bool, output: str, overrides: dict | 
 
     ctx.meta["format"] = output
     result = require_valid(inventory, overrides)
+    _refuse_exclusions(result.cluster, options.exclude)
     existing.refuse_changes(result.cluster)
     made = planning.make(result.cluster, existing.installed(result.cluster))
     if output == "json":
         emit = progress.JsonLines(click.echo)
-        click.echo(json.dumps({"type": "plan", **made.as_dict()}))
+        click.echo(json.dumps({"type": "plan", **made.as_dict(), "excluded": options.exclude}))
     else:
         if result.report.warnings:
             click.echo(result.report.as_text(), err=True)
         click.echo(planning.render(made))
+        if options.exclude:
+            click.echo(f"\n  left out of this run: {', '.join(options.exclude)} (not contacted; what they need of "
+                       "this run, such as routes to new nodes' pods, waits for a run that includes them)")
         click.echo("")
         emit = (progress.LiveLine if sys.stdout.isatty() else progress.PlainLines)(click.echo)
         if not yes and sys.stdin.isatty():

@@ -41,6 +41,8 @@ class UpOptions:
     stages: list[str] | None = None  # None: every stage
     skip_stages: list[str] = field(default_factory=list)
     limit: str | None = None
+    # Hosts left out of the run (an unreachable one, say): never contacted; see hosts_pattern().
+    exclude: list[str] = field(default_factory=list)
     resume: bool = False
     check_idempotent: bool = False
     check_mode: bool = False  # the drift preview: --check --diff, nothing changes
@@ -50,6 +52,13 @@ class UpOptions:
     # with its own extra variables; recorded, locked and reported like a stage.
     operation: str | None = None
     operation_vars: dict = field(default_factory=dict)
+
+
+def hosts_pattern(options: UpOptions) -> str | None:
+    """The Ansible host pattern of the run: --limit, less the --exclude hosts."""
+    if not options.exclude:
+        return options.limit
+    return ":".join([options.limit or "all", *(f"!{host}" for host in options.exclude)])
 
 
 def parse_stages(text: str | None) -> list[str] | None:
@@ -222,7 +231,8 @@ def up(cluster: Cluster, options: UpOptions, listener=lambda progress: None) -> 
         record = records.create(directory, cluster.name, options.command, {
             "mode": mode, "inventory": str(inventory_file), "inventory_sha256": inventory_digest(inventory_file),
             "kube_version": cluster.release.version, "network_plugin": cluster.plugin.name,
-            "components": cluster.components, "stages": selected, "limit": options.limit, "resumed": resumed,
+            "components": cluster.components, "stages": selected, "limit": options.limit, "exclude": options.exclude,
+            "resumed": resumed,
             "playbook_dir": str(options.playbook_dir), "lock_taken_over_from": lock.took_over})
         sources = [str(inventory_file)]
         if cluster.ansible_overlay:
@@ -373,7 +383,7 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
         envvars=env, extravars={**extravars(cluster, record.id, selected, directory), **options.operation_vars},
         # Facts are gathered once a run, by the first play that needs them, and read from there.
         fact_cache=str(Path(record.directory) / "facts"),
-        limit=options.limit, forks=forks(len(cluster.hosts)), cmdline="--check --diff" if options.check_mode
+        limit=hosts_pattern(options), forks=forks(len(cluster.hosts)), cmdline="--check --diff" if options.check_mode
         else None, event_handler=collector, cancel_callback=interrupt.flag.is_set, quiet=True,
         suppress_env_files=True)
     current = state_["collector"]

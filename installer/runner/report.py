@@ -44,6 +44,8 @@ def _rerun(record: RunRecord, *extra: str) -> str:
     args = ["kinstall", "up", record.inputs["inventory"], *extra]
     if record.inputs.get("limit"):
         args += ["--limit", record.inputs["limit"]]
+    if record.inputs.get("exclude"):
+        args += ["--exclude", ",".join(record.inputs["exclude"])]
     return shlex.join(args)
 
 
@@ -65,6 +67,11 @@ def render(record: RunRecord) -> str:
         else:
             lines += ["", f"continue from the failed stage: {_rerun(record, '--resume')}",
                       f"run that stage alone:           {_rerun(record, '--stages', failed_stage)}"]
+            unreachable = sorted({f.host for f in record.failures if f.unreachable and f.host})
+            if unreachable:
+                excluded = [*record.inputs.get("exclude", []), *unreachable]
+                lines.append(f"or leave {', '.join(unreachable)} out (not contacted, finished by a later run): "
+                             + shlex.join(["kinstall", "up", record.inputs["inventory"], "--exclude", ",".join(excluded)]))
     if record.status == records.INTERRUPTED:
         lines += ["", f"interrupted; continue with: {_rerun(record, '--resume')}"]
     if record.check.get("changed"):

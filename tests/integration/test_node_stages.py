@@ -330,6 +330,27 @@ def test_etcd_grows_to_five_and_upgrades_one_member_at_a_time():
         assert all(later - earlier > 300_000 for earlier, later in zip(starts, starts[1:])), starts
         assert ssh(access, "node3", "etcdctl.sh get --print-value-only /kinstall-test/kept").stdout.strip() == "yes"
 
+        # Shrinking back to three: each removal keeps a quorum of the members left, so both go through
+        # (the inventory still lists them until the user takes them out, as `remove-node` says).
+        for node in ("node5", "node4"):
+            removed = CliRunner().invoke(cli, ["remove-node", upgraded_inventory, node, "--yes"])
+            assert removed.exit_code == 0, removed.output
+            assert ssh(access, node, "test ! -e /var/lib/etcd/member && ! systemctl is-active etcd",
+                       check=False).returncode == 0, f"{node} was not reset"
+        assert _etcd_members(access) == ["node1", "node2", "node3"]
+        assert _etcd_healthy(access) == 3
+        assert ssh(access, "node2", "etcdctl.sh get --print-value-only /kinstall-test/kept").stdout.strip() == "yes"
+
+        # With node3 down, removing node2 would leave node1 alone of two: refused, nothing changed.
+        ssh(access, "node3", "systemctl stop etcd")
+        refused = CliRunner().invoke(cli, ["remove-node", upgraded_inventory, "node2", "--yes"])
+        assert refused.exit_code != 0
+        assert "removing node2 would leave etcd without a quorum" in refused.output, refused.output
+        assert "node1" in refused.output.split("without a quorum", 1)[1]
+        ssh(access, "node3", "systemctl start etcd")
+        assert _etcd_members(access) == ["node1", "node2", "node3"]
+        assert ssh(access, "node2", "systemctl is-active etcd").stdout.strip() == "active"
+
     finally:
         labs.down("kinstall-etcd")
 
@@ -367,3 +388,4 @@ def test_an_etcd_snapshot_restored_brings_back_the_data_it_saved(run_lab):
     again = CliRunner().invoke(cli, ["up", run_lab.inventory, "--yes", "--stages", "etcd"])
     assert again.exit_code == 0, again.output
     assert not [t for t in last_record(run_lab)["tasks"] if t["changed"]]
+

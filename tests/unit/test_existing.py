@@ -165,3 +165,14 @@ def test_upgrade_passes_its_version_through_the_same_guard_without_editing_the_i
     assert result.exit_code == 2 and "give a Kubernetes release as X.Y.Z" in result.output
     assert inventory.read_text() == before
     assert len(list((inventory.parents[1] / "home").rglob("record.json"))) == 1  # no run began
+
+
+def test_exclude_names_hosts_of_the_inventory_but_never_the_first_control_plane(inventory):
+    before = inventory.read_text()
+    unknown = CliRunner().invoke(cli, ["up", str(inventory), "--exclude", "node2,node9", "--yes"])
+    assert unknown.exit_code == 1 and "--exclude node9: not a host of this inventory" in unknown.output
+    acting = CliRunner().invoke(cli, ["up", str(inventory), "--exclude", "node1", "--yes"])
+    assert acting.exit_code == 1, acting.output
+    assert "--exclude node1: the first host of kube_control_plane acts for the cluster" in acting.output
+    assert inventory.read_text() == before
+    assert not list((inventory.parents[1] / "home").rglob("record.json"))  # no run began

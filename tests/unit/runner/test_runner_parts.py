@@ -213,3 +213,23 @@ def test_report_lists_each_warning_once_with_its_hosts():
                     for stage in ("os", "check-os") for host in ("n1", "n2")]
     text = report.render(run)
     assert "warnings (1):\n  n1, n2: os / os / Say why\n    no time service in a container" in text
+
+
+def test_excluded_hosts_are_taken_out_of_the_runs_host_pattern():
+    assert engine.hosts_pattern(engine.UpOptions()) is None
+    assert engine.hosts_pattern(engine.UpOptions(limit="kube_node")) == "kube_node"
+    assert engine.hosts_pattern(engine.UpOptions(exclude=["n2", "n3"])) == "all:!n2:!n3"
+    assert engine.hosts_pattern(engine.UpOptions(limit="kube_node", exclude=["n2"])) == "kube_node:!n2"
+
+
+def test_an_unreachable_host_is_reported_with_the_command_that_leaves_it_out():
+    run = _history(("preflight", "failed"))[0]
+    run.inputs.update(inventory="/inv/hosts.yaml", exclude=["n4"])
+    run.failures = [records.Failure("n2", "preflight", "", "Gathering Facts", "ssh: connect timed out",
+                                    unreachable=True)]
+    run.exit_code = 3
+    text = report.render(run)
+    assert "  UNREACHABLE n2: preflight / Gathering Facts" in text
+    assert "continue from the failed stage: kinstall up /inv/hosts.yaml --resume --exclude n4" in text
+    assert ("or leave n2 out (not contacted, finished by a later run): kinstall up /inv/hosts.yaml "
+            "--exclude n4,n2") in text
