@@ -383,7 +383,16 @@ def down(name: str) -> list[str]:
     removed = []
     for container in containers:
         cname = container["Names"][0]
-        podman.run("rm", "-f", "-t", "2", cname)
+        for attempt in range(3):
+            try:
+                podman.run("rm", "-f", "-t", "2", cname)
+                break
+            except LabError:
+                # podman refuses ("container state improper") a container caught between running
+                # and stopped; a moment later it removes it.
+                if attempt == 2:
+                    raise
+                time.sleep(2)
         removed.append(cname)
     for volume in podman.labelled("volume", name):
         podman.run("volume", "rm", "-f", volume["Name"])
