@@ -65,6 +65,8 @@ demo: deps
 	$(BIN)/kinstall lab up --name $(LAB) --nodes 3
 	$(BIN)/kinstall validate $(LAB_INVENTORY)
 	$(BIN)/kinstall up $(LAB_INVENTORY) --yes --check-idempotent
+	$(BIN)/kinstall verify $(LAB_INVENTORY)
+	$(BIN)/kinstall status $(LAB_INVENTORY)
 	$(BIN)/kinstall lab ssh $(LAB) node1 -- kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o wide
 
 bench: deps

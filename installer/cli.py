@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -236,6 +237,25 @@ def _up(ctx, inventory: str, options, yes: bool, output: str, overrides: dict | 
         click.echo(json.dumps({"type": "record", **asdict(record)}))
     else:
         click.echo(report.render(record))
+    # (the record's verify-hosts.json: kinstall's own verify role ran, not a --playbook-dir stand-in)
+    verify_ran = any(s.name == "verify" and s.status == "successful" for s in record.stages) and \
+        (Path(record.directory) / "verify-hosts.json").is_file()
+    only_verify_failed = bool(record.failures) and all(f.stage.removeprefix("check-") == "verify" and not f.unreachable
+                                                       for f in record.failures) and \
+        (Path(record.directory) / "verify-hosts.json").is_file()
+    if (record.exit_code == 0 and verify_ran) or only_verify_failed:
+        # The verify stage ran on the hosts: the API checks complete it, as `kinstall verify` does;
+        # a failed check is the verify's exit code (9), not a failed task's.
+        from installer.verify import results as verdicts
+
+        found = _verdicts(result.cluster, record, settle=180)
+        if output == "json":
+            click.echo(json.dumps({"type": "verify", **json.loads(verdicts.as_json(found))}))
+        else:
+            click.echo("\nverify:\n" + verdicts.render(found) + "\nthe function checks (pods, Services, DNS, volumes, "
+                       f"self-healing, rolling updates): kinstall verify {inventory}")
+        if verdicts.failed(found) or only_verify_failed:
+            ctx.exit(ExitCode.VERIFY_FAILED)
     ctx.exit(record.exit_code)
 
 
@@ -366,6 +386,172 @@ def reset(ctx, inventory, limit, yes):
         directory = state.cluster_dir(cluster.name, find_inventory_file(Path(inventory)).resolve())
         shutil.rmtree(directory / "kubeconfig", ignore_errors=True)
     ctx.exit(record.exit_code)
+
+
+@cli.command()
+@click.argument("inventory", required=False)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, exists=True),
+              help="Verify any cluster through this kubeconfig: the API and function checks (no SSH to its hosts).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--junit", type=click.Path(dir_okay=False, writable=True), help="Also write a JUnit XML report here.")
+@click.option("--cert-days", type=int, help="A certificate that expires within this many days fails "
+              "(default: the inventory's verify_cert_days, 30).")
+@click.option("--image", help="The image of the function checks' pods (default: the inventory's verify_image).")
+@click.option("--skip-function", is_flag=True, help="Leave out the function checks (they run pods in a namespace "
+              "of their own, removed afterwards).")
+@click.pass_context
+def verify(ctx, inventory, kubeconfig, output_format, junit, cert_days, image, skip_function):
+    """Prove INVENTORY's cluster works. On every host (over SSH, recorded like a run): etcd's member
+    healthy over TLS and the quorum, containerd, kubelet, the API server through the host's own
+    path, certificate expiry. Through the API: its release, every node Ready, every system pod
+    Ready, the API server's readiness checks. Function checks, with pods in a namespace removed
+    afterwards (also on failure and Ctrl-C): pod-to-pod across every pair of nodes, pod-to-service,
+    DNS, self-healing, a rolling update with no replica unavailable, a claim on each StorageClass
+    keeping its data. Each check passes, fails (what was expected, what was seen, diagnostics) or
+    is skipped with the reason. Exit 9 when a check failed."""
+    from installer.verify import api as api_checks
+    from installer.verify import results as verdicts
+
+    if bool(inventory) == bool(kubeconfig):
+        raise UsageError("give INVENTORY (every check, over SSH and the API) or --kubeconfig FILE (no SSH)")
+    if inventory:
+        cluster = _valid_cluster(inventory)
+        settings = cluster.settings
+        found, exit_code, kubeconfig = _verify_hosts(cluster, cert_days, output_format)
+        isolation = cluster.plugin.tenant_isolation
+    else:
+        from installer.inventory.schema import default
+
+        settings = {name: default(name) for name in ("verify_image", "cluster_name", "verify_external_name")}
+        isolation = "unknown"
+        found = [verdicts.Result("infrastructure", "host checks", "cluster", verdicts.SKIP,
+                                 reason="no inventory: the hosts are not reached over SSH with --kubeconfig")]
+        found += api_checks.run(Path(kubeconfig))
+        exit_code = 0
+    if skip_function:
+        found.append(verdicts.Result("function", "function checks", "cluster", verdicts.SKIP, reason="--skip-function"))
+    elif exit_code != ExitCode.INTERRUPTED:
+        found += _function_checks(Path(kubeconfig), found, image or settings["verify_image"],
+                                  settings["cluster_name"], settings["verify_external_name"], isolation)
+    if junit:
+        Path(junit).write_bytes(verdicts.as_junit(found))
+    click.echo(verdicts.as_json(found) if output_format == "json" else verdicts.render(found))
+    if exit_code in (0, ExitCode.VERIFY_FAILED):
+        exit_code = ExitCode.VERIFY_FAILED if verdicts.failed(found) else 0
+    ctx.exit(exit_code)
+
+
+def _valid_cluster(inventory: str):
+    from installer.inventory.validate import require_valid
+
+    return require_valid(inventory).cluster
+
+
+def _function_checks(kubeconfig: Path, found: list, image: str, dns_domain: str, external_name: str,
+                     isolation: str | None) -> list:
+    """The function checks, when the API server answered the API checks."""
+    from installer.verify import api as api_checks
+    from installer.verify import function
+    from installer.verify import results as verdicts
+
+    first = next((r for r in found if r.group == "api"), None)
+    if first is None or first.status == verdicts.SKIP or first.expected == "the API server answers":
+        reason = first.reason if first is not None and first.status == verdicts.SKIP else "the API server did not answer"
+        return [verdicts.Result("function", "function checks", "cluster", verdicts.SKIP, reason=reason)]
+    timer = verdicts.Timer()
+    try:
+        return function.run(api_checks.connect(kubeconfig), image, dns_domain, external_name, isolation)
+    except api_checks._unanswered() as error:
+        return [verdicts.Result("function", "function checks", "cluster", verdicts.FAIL, timer.seconds,
+                                api_checks._error(error), "the API server answers the checks' requests")]
+
+
+def _verdicts(cluster, record, settle: float = 0) -> list:
+    """The checks of a run's verify stage on the hosts (its record's verify-hosts.json), then the
+    API checks with the admin kubeconfig kinstall fetched for the cluster."""
+    from installer.inventory.model import CLUSTER, ETCD
+    from installer.verify import api as api_checks
+    from installer.verify import hosts as host_checks
+
+    members = set(cluster.groups.get(CLUSTER, [])) | set(cluster.groups.get(ETCD, []))
+    ran_on = [host for host in cluster.hosts if host in members]
+    # A host the run never reached for any task nor failed on was not part of it (--exclude, --limit).
+    touched = {t.host for t in record.tasks} | {f.host for f in record.failures}
+    left_out = [host for host in ran_on if host not in touched]
+    found = host_checks.read(Path(record.directory) / "verify-hosts.json", ran_on, cluster.groups.get(ETCD, []),
+                             left_out)
+    return found + api_checks.run(_kubeconfig(record), cluster.release.version, cluster.groups.get(CLUSTER, []),
+                                  settle)
+
+
+def _kubeconfig(record) -> Path:
+    return Path(record.directory).parents[1] / "kubeconfig" / "admin.conf"
+
+
+def _verify_hosts(cluster, cert_days: int | None, output_format: str):
+    """The verify stage on the inventory's hosts (recorded, locked), then the API checks with the
+    admin kubeconfig kinstall fetched: (results, the run's exit code, that kubeconfig)."""
+    from installer.runner import engine, progress, records
+
+    options = engine.UpOptions(stages=["verify"], command=" ".join(["kinstall", *sys.argv[1:]]) or "kinstall verify",
+                               operation_vars={} if cert_days is None else {"verify_cert_days": cert_days},
+                               mode="verify")
+    quiet = output_format == "json" or not sys.stdout.isatty()
+    record = engine.up(cluster, options, (lambda _: None) if quiet else progress.LiveLine(click.echo))
+    found = _verdicts(cluster, record)
+    if record.status == records.INTERRUPTED:
+        return found, ExitCode.INTERRUPTED, _kubeconfig(record)
+    return found, (ExitCode.UNREACHABLE if record.status == records.UNREACHABLE else ExitCode.VERIFY_FAILED
+                   if record.exit_code else 0), _kubeconfig(record)
+
+
+@cli.command()
+@INVENTORY
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--watch", type=click.IntRange(min=2), metavar="SECONDS",
+              help="Show it again every SECONDS seconds, as top does, until Ctrl-C.")
+@click.pass_context
+def status(ctx, inventory, output_format, watch):
+    """One screen on INVENTORY's cluster: its nodes (roles, version, Ready, CPU and memory from the
+    metrics API), its etcd members (health, leader, version, database size, asked over SSH) and
+    the last run of `up` or a lifecycle operation. Reads only."""
+    cluster = _valid_cluster(inventory)
+    while True:
+        shown = _status(cluster, output_format)
+        if not watch:
+            break
+        click.clear()
+        click.echo(f"{time.strftime('%H:%M:%S')}  every {watch} s (Ctrl-C to stop)\n{shown}")
+        time.sleep(watch)
+    click.echo(shown)
+
+
+def _status(cluster, output_format: str) -> str:
+    from installer import status as cluster_status
+    from installer.inventory.model import ETCD
+    from installer.runner import engine, records
+    from installer.verify import api as api_checks
+
+    options = engine.UpOptions(stages=["verify"], command=" ".join(["kinstall", *sys.argv[1:]]) or "kinstall status",
+                               limit=ETCD, operation_vars={"verify_checks_only": ["etcd"]}, mode="status")
+    record = engine.up(cluster, options)
+    path = Path(record.directory) / "verify-hosts.json"
+    etcd = cluster_status.etcd_members(json.loads(path.read_text()) if path.is_file() else {},
+                                       cluster.groups.get(ETCD, []))
+    kubeconfig = _kubeconfig(record)
+    node_rows, note = [], "nodes: no admin kubeconfig (the control-plane stage has not run on this cluster)"
+    if kubeconfig.is_file():
+        try:
+            node_rows, note = cluster_status.nodes(api_checks.connect(kubeconfig))
+        except api_checks._unanswered() as error:
+            note = f"nodes: the API server did not answer ({api_checks._error(error)})"
+    history = records.for_cluster(Path(record.directory).parents[1])
+    last = next((r for r in reversed(history) if r.inputs.get("mode") in ("up", "operation")), None)
+    if output_format == "json":
+        return json.dumps({"cluster": cluster.name, "nodes": node_rows, "note": note, "etcd": etcd,
+                           "last_run": None if last is None else {"id": last.id, "command": last.command,
+                                                                  "status": last.status, "duration": last.duration}})
+    return cluster_status.render(cluster.name, node_rows, note, etcd, last)
 
 
 @cli.command("remove-node")

@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     LOCKED = 6  # another kinstall run holds the cluster's lock
     ENVIRONMENT = 7  # this machine lacks a prerequisite (e.g. podman for the lab)
     NOT_IDEMPOTENT = 8  # --check-idempotent: the second run changed something
+    VERIFY_FAILED = 9  # `kinstall verify`: a check failed
     INTERNAL = 70  # a bug in kinstall; --debug shows the traceback
 
 

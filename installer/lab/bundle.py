@@ -27,8 +27,13 @@ def _sources(report) -> tuple[dict, dict]:
     return files_repo.manifest(), kubernetes.manifest(report=report)
 
 
+# Bumped when what _assemble makes from the same sources changes (2: the test image is one of the
+# bundle's images, imported on every node: kinstall verify's pods run it on the lab).
+LAYOUT = 2
+
+
 def directory(files: dict, kube: dict) -> Path:
-    digest = hashlib.sha256(json.dumps([files, kube], sort_keys=True).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(json.dumps([files, kube, LAYOUT], sort_keys=True).encode()).hexdigest()[:12]
     return paths.cache() / f"lab-bundle-{digest}"
 
 
@@ -65,6 +70,7 @@ def _assemble(root: Path, files: dict, kube: dict) -> None:
                in kubernetes.CONTROL_PLANE_IMAGES else "k8s_cluster"} for image in kube["images"]]
     test_sha = hashlib.sha256((partial / test_image["path"]).read_bytes()).hexdigest()
     listed[test_image["path"]] = test_sha
+    images.append({"name": test_image["name"], "path": test_image["path"], "sha256": test_sha, "hosts": "k8s_cluster"})
     bundles.write_manifest(partial, listed, images, kube["not_built"],
                            test_image={**test_image, "sha256": test_sha},
                            built_from={"debian": files["debian"], "kubernetes": kube["debian_source"], "go": kube["go"]})
@@ -80,7 +86,9 @@ def inventory_vars(found: dict) -> dict:
               # The lab's nodes protect the host's global kernel settings (nf_conntrack_max among them).
               "kube_proxy_conntrack_max_per_core": 0,
               # No CoreDNS image can be made here (only Kubernetes' own are built from source).
-              "dns_mode": "none"}
+              "dns_mode": "none",
+              # kinstall verify's pods: the lab's own busybox, which the bundle brings to every node.
+              "verify_image": files_repo.TEST_IMAGE}
     for component, variable in KUBE_CHECKSUM_VARIABLES.items():
         path = artifacts.artifact(component, kubernetes.VERSION, kubernetes.ARCH).mirror_path
         values[variable] = {kubernetes.ARCH: {kubernetes.VERSION: found["files"][path]}}

@@ -52,6 +52,9 @@ class UpOptions:
     # with its own extra variables; recorded, locked and reported like a stage.
     operation: str | None = None
     operation_vars: dict = field(default_factory=dict)
+    # What the run is for, in its record (default: up, check or operation): "verify" and "status"
+    # runs only read, and `kinstall status` shows the last run that was not one of them.
+    mode: str | None = None
 
 
 def hosts_pattern(options: UpOptions) -> str | None:
@@ -227,7 +230,7 @@ def up(cluster: Cluster, options: UpOptions, listener=lambda progress: None) -> 
         history = records.for_cluster(directory)
         selected, resumed = _select(options, history)
         _refuse_unverifiable_files(cluster, options, selected)
-        mode = "check" if options.check_mode else ("operation" if options.operation else "up")
+        mode = options.mode or ("check" if options.check_mode else ("operation" if options.operation else "up"))
         record = records.create(directory, cluster.name, options.command, {
             "mode": mode, "inventory": str(inventory_file), "inventory_sha256": inventory_digest(inventory_file),
             "kube_version": cluster.release.version, "network_plugin": cluster.plugin.name,
@@ -310,6 +313,19 @@ def run_playbook(directory: Path, playbook_dir: Path, names: list[str]) -> Path:
     return path
 
 
+def stages_done(history: list[records.RunRecord], running: list[str]) -> list[str]:
+    """The stages that have completed on this cluster (in an earlier run, or before verify in this
+    one): the verify stage skips the checks of components no stage has installed yet."""
+    done: set[str] = set()
+    for run in history:  # oldest first
+        for stage in run.stages:
+            if stage.status == records.SUCCESSFUL:
+                if stage.name == "reset":  # a reset wiped what every stage had installed
+                    done.clear()
+                done.add(stage.name.removeprefix("check-"))
+    return [name for name in stages.NAMES if name in done or name in running]
+
+
 def _run_stages(cluster, options, record, selected, directory, interrupt, listener, history, sources,
                 prefix: str) -> str:
     runnable = [s for s in selected if (options.playbook_dir / f"{s}.yml").exists()]
@@ -380,7 +396,8 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
         private_data_dir=str(private), ident=ident,
         playbook=str(run_playbook(private, options.playbook_dir, runnable)),
         project_dir=str(options.playbook_dir.resolve()), inventory=sources,
-        envvars=env, extravars={**extravars(cluster, record.id, selected, directory), **options.operation_vars},
+        envvars=env, extravars={**extravars(cluster, record.id, selected, directory),
+                                "kinstall_stages_done": stages_done(history, runnable), **options.operation_vars},
         # Facts are gathered once a run, by the first play that needs them, and read from there.
         fact_cache=str(Path(record.directory) / "facts"),
         limit=hosts_pattern(options), forks=forks(len(cluster.hosts)), cmdline="--check --diff" if options.check_mode

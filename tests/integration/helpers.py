@@ -13,8 +13,9 @@ def ssh(lab, node, command, check=True):
     return result
 
 
-def last_record(lab) -> dict:
+def last_record(lab, mode: str | None = None) -> dict:
     """The newest run record under the module's own KINSTALL_HOME, whatever its cluster (run ids
-    start with their UTC start time)."""
+    start with their UTC start time); with mode, the newest of that mode (up, operation, verify...)."""
     found = sorted(Path(lab.home).glob("clusters/*/runs/*/record.json"), key=lambda p: p.parent.name)
-    return json.loads(found[-1].read_text())
+    records = [json.loads(path.read_text()) for path in found]
+    return [r for r in records if mode is None or r["inputs"].get("mode") == mode][-1]

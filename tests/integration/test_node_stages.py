@@ -389,3 +389,40 @@ def test_an_etcd_snapshot_restored_brings_back_the_data_it_saved(run_lab):
     assert again.exit_code == 0, again.output
     assert not [t for t in last_record(run_lab)["tasks"] if t["changed"]]
 
+
+def test_verify_after_the_node_stages_passes_and_names_a_stopped_etcd_member(run_lab, tmp_path):
+    """After the node stages alone: every infrastructure check those stages installed passes (etcd
+    over TLS on each member and its quorum, containerd answering, certificates), those of later
+    stages are skipped with the reason; with node2's etcd stopped, its member check fails naming
+    it while the quorum is reported intact, and verify exits 9."""
+    result = CliRunner().invoke(cli, ["verify", run_lab.inventory, "--format", "json",
+                                      "--junit", str(tmp_path / "verify.xml")])
+    assert result.exit_code == 0, result.output
+    checks = json.loads(result.output)["checks"]
+    verdicts = {(c["name"], c["target"]): c["status"] for c in checks}
+    for node in run_lab.nodes:
+        assert verdicts[("etcd member", node)] == verdicts[("containerd", node)] == "pass", checks
+        assert verdicts[("certificate expiry", node)] == "pass"
+        assert verdicts[("kubelet", node)] == "skip"
+    skipped = next(c for c in checks if c["name"] == "kubelet" and c["target"] == "node2")
+    assert skipped["reason"] == "the nodes stage has not run on this cluster"
+    assert verdicts[("etcd quorum", "cluster")] == "pass"
+    assert verdicts[("nodes Ready", "cluster")] == "skip"  # no Kubernetes on this lab yet
+    assert (tmp_path / "verify.xml").read_bytes().startswith(b"<?xml")
+
+    ssh(run_lab, "node2", "systemctl stop etcd")
+    try:
+        broken = CliRunner().invoke(cli, ["verify", run_lab.inventory])
+    finally:
+        ssh(run_lab, "node2", "systemctl start etcd")
+    assert broken.exit_code == 9, broken.output
+    assert re.search(r"^FAIL +infrastructure +etcd member \(node2\) .*expected this member answers over TLS; "
+                     r"seen etcd inactive", broken.output, re.M), broken.output
+    assert re.search(r"^PASS +infrastructure +etcd member \(node1\)", broken.output, re.M)
+    assert re.search(r"^PASS +infrastructure +etcd quorum .*intact: 2 of 3 members healthy \(node2 not\), 2 needed",
+                     broken.output, re.M), broken.output
+    assert "diagnostics of etcd member (node2):" in broken.output and "$ journalctl -u etcd" in broken.output
+    deadline = time.monotonic() + 60
+    while _etcd_healthy(run_lab) != 3:  # etcd back on node2: verify itself changed nothing
+        assert time.monotonic() < deadline, "etcd on node2 did not come back"
+        time.sleep(2)

@@ -4,6 +4,7 @@ is a stand-in: kubeadm, kubelet, the control plane's images, kube-proxy and the 
 run on the nodes."""
 
 import base64
+import json
 import os
 import re
 import subprocess
@@ -96,6 +97,11 @@ def test_up_makes_a_cluster_whose_second_run_changes_nothing_and_calls_no_kubead
                              "{.status.conditions[?(@.type==\"Ready\")].status} {.status.nodeInfo.kubeletVersion}"
                              "{\"\\n\"}{end}'").stdout.split("\n")
     assert sorted(line for line in nodes if line) == [f"{n} True v1.20.2" for n in cluster.nodes]
+    # the verify stage on every host, then the API checks: all pass on the cluster just built
+    verified = result.output.split("\nverify:\n", 1)[1]
+    assert re.search(r"^\d+ passed, 0 failed, 0 skipped$", verified, re.M), verified
+    for node in cluster.nodes:
+        assert re.search(rf"^PASS +infrastructure +API through the host's path \({node}\) ", verified, re.M), verified
 
 
 def test_the_admin_kubeconfig_is_0600_on_the_controller_and_printed_as_a_path(cluster):
@@ -246,6 +252,81 @@ spec:
     _, node = _wait(cluster, "the pod writing to its claim", done)
     assert kubectl(cluster, "get pvc data -o jsonpath='{.status.phase}'").stdout == "Bound"
     assert ssh(cluster, node, "cat /mnt/disks/vol1/written-by").stdout.strip() == "writer"
+
+
+def _verify_namespaces(lab) -> list[str]:
+    return kubectl(lab, "get namespaces -l kinstall.io/verify -o name").stdout.split()
+
+
+def test_verify_proves_the_cluster_works_and_names_what_breaks(cluster, tmp_path):
+    """`kinstall verify` on the real cluster: every check it can answer passes (DNS and
+    NetworkPolicy are skipped: no CoreDNS, and the bridge plugin enforces no policy); with node3
+    cordoned and node2's kubelet stopped, the nodes check names node3 and node2's kubelet check
+    fails; with node1's route to node2's pods blackholed, pod-to-pod names that direction. No
+    verification namespace is left behind, after a failed run either."""
+    result = CliRunner().invoke(cli, ["verify", cluster.inventory, "--format", "json",
+                                      "--junit", str(tmp_path / "verify.xml")])
+    assert result.exit_code == 0, result.output
+    checks = {(c["name"], c["target"]): c for c in json.loads(result.output)["checks"]}
+    passed = {name for (name, _), c in checks.items() if c["status"] == "pass"}
+    assert {"etcd member", "etcd quorum", "containerd", "kubelet", "API through the host's path", "certificate expiry",
+            "API server release", "nodes Ready", "system pods Ready", "API server readiness checks",
+            "pod-to-pod across nodes", "pod-to-service", "self-healing", "rolling update", "volume"} <= passed, checks
+    assert checks[("DNS", "cluster")]["reason"] == "the cluster has no DNS Service (kube-system/kube-dns)"
+    assert checks[("NetworkPolicy between tenants", "cluster")]["reason"] == \
+        "the network plugin enforces no NetworkPolicy"
+    assert checks[("pod-to-pod across nodes", "cluster")]["seen"] == "6 of 6 node pairs answered"
+    assert checks[("volume", "local-storage")]["status"] == "pass"
+    assert kubectl(cluster, "get pv -o jsonpath='{.items[*].status.phase}'").stdout.split().count("Available") == 1
+    assert _verify_namespaces(cluster) == []
+
+    kubectl(cluster, "cordon node3")
+    ssh(cluster, "node2", "systemctl stop kubelet")
+    try:
+        stopped = CliRunner().invoke(cli, ["verify", cluster.inventory, "--skip-function"])
+    finally:
+        ssh(cluster, "node2", "systemctl start kubelet")
+        kubectl(cluster, "uncordon node3")
+    assert stopped.exit_code == 9, stopped.output
+    assert re.search(r"^FAIL +infrastructure +kubelet \(node2\) .*expected kubelet active; seen kubelet inactive$",
+                     stopped.output, re.M), stopped.output
+    assert re.search(r"^PASS +infrastructure +kubelet \(node1\)", stopped.output, re.M)
+    assert re.search(r"^FAIL +api +nodes Ready .*seen .*node3 cordoned \(SchedulingDisabled\)$", stopped.output, re.M)
+    _wait(cluster, "node2 Ready again", lambda: "True" == kubectl(
+        cluster, "get node node2 -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}'").stdout)
+
+    # node1's route to node2's pods dropped (a blackhole: nothing leaves the node for it)
+    pod_cidr = kubectl(cluster, "get node node2 -o jsonpath='{.spec.podCIDR}'").stdout.strip()
+    route = ssh(cluster, "node1", f"ip route show {pod_cidr}").stdout.strip()
+    assert route, "node1 has no route to node2's pods"
+    ssh(cluster, "node1", f"ip route replace blackhole {pod_cidr}")
+    try:
+        broken = CliRunner().invoke(cli, ["verify", cluster.inventory])
+    finally:
+        ssh(cluster, "node1", f"ip route replace {route}")
+    assert broken.exit_code == 9, broken.output
+    pairs = re.search(r"^FAIL +function +pod-to-pod across nodes .*$", broken.output, re.M)
+    assert pairs, broken.output
+    # node2's pods still reach node1's: the bridge plugin masquerades pod traffic that leaves a node
+    # (ipMasq), so node1 answers node2's address, which it still routes to.
+    assert re.search(r"seen 5 of 6 answered; node1 -> node2 \([0-9.]+\): nc: timed out$", pairs.group(0)), pairs.group(0)
+    assert "diagnostics of pod-to-pod across nodes:" in broken.output
+    assert re.search(r"^PASS +api +nodes Ready", broken.output, re.M)
+    assert _verify_namespaces(cluster) == []
+
+
+def test_status_shows_the_nodes_the_etcd_members_and_the_last_run(cluster):
+    last = last_record(cluster, mode="up")
+    result = CliRunner().invoke(cli, ["status", cluster.inventory])
+    assert result.exit_code == 0, result.output
+    for node in cluster.nodes:
+        assert re.search(rf"^{node} +\S+ +v1\.20\.2 +Ready ", result.output, re.M), result.output
+        assert re.search(rf"^{node} +{node} +healthy ", result.output, re.M), result.output
+    assert re.search(r"^node1 +control-plane,master ", result.output, re.M)
+    assert len(re.findall(r"^node\d +node\d +healthy +yes ", result.output, re.M)) == 1  # one leader
+    assert "3 of 3 healthy; quorum intact (2 needed)" in result.output
+    assert "CPU and memory: no metrics API" in result.output
+    assert f"last run: {last['id']} " in result.output  # status's own read is not a run of the cluster
 
 
 def test_containerd_upgrades_one_node_at_a_time_while_the_pods_keep_serving(cluster, test_image):
