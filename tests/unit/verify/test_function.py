@@ -126,3 +126,49 @@ def test_the_client_script_reports_what_did_not_answer_or_resolve(tmp_path):
     assert function._pairs(["node1", "node2"], {"node1": "server-0", "node2": "server-1"}, logs, 1.0).status == "fail"
     assert function._service(logs, {"server-0", "server-1"}, "10.233.0.80", 1.0).status == "fail"
     assert function._dns(logs, "cluster.local", "kubernetes.io", 1.0).status == "fail"
+
+
+class _Namespaces:
+    """A recording double of the two namespace calls the checks' namespace makes (create, then
+    delete and read until the API server says 404)."""
+
+    def __init__(self):
+        self.calls, self.present = [], set()
+
+    def create_namespace(self, body, _request_timeout=None):
+        self.calls.append(("create", body["metadata"]["name"], body["metadata"]["labels"]))
+        self.present.add(body["metadata"]["name"])
+
+    def delete_namespace(self, name, grace_period_seconds=None, _request_timeout=None):
+        self.calls.append(("delete", name))
+        self.present.discard(name)
+
+    def read_namespace(self, name, _request_timeout=None):
+        from kubernetes.client.exceptions import ApiException
+
+        self.calls.append(("read", name))
+        if name not in self.present:
+            raise ApiException(status=404, reason="Not Found")
+
+
+def test_the_checks_namespace_is_removed_on_ctrl_c_and_on_sigterm():
+    import os
+    import signal
+
+    import pytest
+
+    core = _Namespaces()
+    with pytest.raises(KeyboardInterrupt):
+        with function.Namespace(core) as namespace:
+            raise KeyboardInterrupt
+    assert core.calls[0] == ("create", namespace.name, {"kinstall.io/verify": "true"})
+    assert core.calls[1:] == [("delete", namespace.name), ("read", namespace.name)]
+    assert namespace.name.startswith("kinstall-verify-") and not core.present
+
+    core = _Namespaces()
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with function._terminate_as_interrupt(), function.Namespace(core):
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise AssertionError("SIGTERM did not interrupt")
+    assert not core.present and signal.getsignal(signal.SIGTERM) is previous
