@@ -36,7 +36,9 @@ def test_every_file_of_the_bundle_verifies_and_a_corrupted_one_is_refused_by_nam
     manifest = bundles.read_manifest(bundle)
     names = {image["name"] for image in manifest["images"]}
     assert names == {"k8s.gcr.io/kube-apiserver:v1.20.2", "k8s.gcr.io/kube-controller-manager:v1.20.2",
-                     "k8s.gcr.io/kube-scheduler:v1.20.2", "k8s.gcr.io/kube-proxy:v1.20.2", "k8s.gcr.io/pause:3.2"}
+                     "k8s.gcr.io/kube-scheduler:v1.20.2", "k8s.gcr.io/kube-proxy:v1.20.2", "k8s.gcr.io/pause:3.2",
+                     # the lab's own busybox, which kinstall verify's pods run (the lab's verify_image)
+                     "localhost/kinstall-busybox:lab"}
     assert "k8s.gcr.io/coredns:1.7.0" in manifest["not_included"]  # said, not silently missing
     for command in kubernetes.COMMANDS:
         assert f"dl.k8s.io/release/v1.20.2/bin/linux/amd64/{command}" in manifest["files"]
