@@ -376,7 +376,8 @@ def down(name: str) -> list[str]:
     _check_name(name)
     directory = paths.labs() / name
     containers = podman.labelled("container", name)
-    if not directory.exists() and not containers and not podman.labelled("network", name):
+    if not directory.exists() and not containers and not podman.labelled("network", name) \
+            and not podman.labelled("volume", name):
         known = names()
         raise UsageError(f"there is no lab named '{name}'"
                          + (f"; labs here: {', '.join(known)}" if known else ""))
