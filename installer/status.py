@@ -58,8 +58,8 @@ def render(cluster: str, node_rows: list[dict], note: str, etcd_rows: list[dict]
     def percent(value):
         return "-" if value is None else f"{value:.0f}%"
 
-    lines = [f"cluster {cluster}", "", f"{'NODE':<16} {'ROLES':<16} {'VERSION':<10} {'STATUS':<26} {'CPU':>5} {'MEM':>5}"]
-    lines += [f"{r['name']:<16} {r['roles']:<16} {r['version']:<10} {r['ready']:<26} {percent(r['cpu']):>5} "
+    lines = [f"cluster {cluster}", "", f"{'NODE':<16} {'ROLES':<21} {'VERSION':<10} {'STATUS':<26} {'CPU':>5} {'MEM':>5}"]
+    lines += [f"{r['name']:<16} {r['roles']:<21} {r['version']:<10} {r['ready']:<26} {percent(r['cpu']):>5} "
               f"{percent(r['memory']):>5}" for r in node_rows]
     if note:
         lines.append(note)

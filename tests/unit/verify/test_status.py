@@ -43,7 +43,7 @@ def test_without_a_metrics_api_the_screen_says_so(tmp_path):
         rows, note = status.nodes(api.connect(server.kubeconfig(tmp_path / "kc")))
     assert note.startswith("CPU and memory: no metrics API (404 Not Found)")
     text = status.render("cluster.local", rows, note, [], None)
-    assert "node2            worker           v1.20.2    Ready                          -     -" in text
+    assert "node2            worker                v1.20.2    Ready                          -     -" in text
     assert text.endswith("last run: none")
 
 
