@@ -461,9 +461,9 @@ def _function_checks(kubeconfig: Path, found: list, image: str, dns_domain: str,
     timer = verdicts.Timer()
     try:
         return function.run(api_checks.connect(kubeconfig), image, dns_domain, external_name, isolation)
-    except api_checks._unanswered() as error:
+    except api_checks.unanswered() as error:
         return [verdicts.Result("function", "function checks", "cluster", verdicts.FAIL, timer.seconds,
-                                api_checks._error(error), "the API server answers the checks' requests")]
+                                api_checks.error_text(error), "the API server answers the checks' requests")]
 
 
 def _verdicts(cluster, record, settle: float = 0) -> list:
@@ -543,8 +543,8 @@ def _status(cluster, output_format: str) -> str:
     if kubeconfig.is_file():
         try:
             node_rows, note = cluster_status.nodes(api_checks.connect(kubeconfig))
-        except api_checks._unanswered() as error:
-            note = f"nodes: the API server did not answer ({api_checks._error(error)})"
+        except api_checks.unanswered() as error:
+            note = f"nodes: the API server did not answer ({api_checks.error_text(error)})"
     history = records.for_cluster(Path(record.directory).parents[1])
     last = next((r for r in reversed(history) if r.inputs.get("mode") in ("up", "operation")), None)
     if output_format == "json":

@@ -26,7 +26,7 @@ def _http_error(response):
     return ApiException(status=response.status, reason=response.reason)
 
 
-def _unanswered():
+def unanswered():
     """The errors that mean the API server did not answer as asked (anything else is a bug in kinstall)."""
     import urllib3
     from kubernetes.client.exceptions import ApiException
@@ -34,19 +34,19 @@ def _unanswered():
     return ApiException, urllib3.exceptions.HTTPError, OSError
 
 
-def _error(error: Exception) -> str:
+def error_text(error: Exception) -> str:
     reason = getattr(error, "reason", None)
     status = getattr(error, "status", None)
     return f"{status} {reason}".strip() if status else str(error).splitlines()[0][:300]
 
 
-def _events(core, kind: str, name: str, namespace: str | None = None) -> list[str]:
+def recent_events(core, kind: str, name: str, namespace: str | None = None) -> list[str]:
     selector = f"involvedObject.kind={kind},involvedObject.name={name}"
     try:
         found = (core.list_namespaced_event(namespace, field_selector=selector, _request_timeout=TIMEOUT)
                  if namespace else core.list_event_for_all_namespaces(field_selector=selector, _request_timeout=TIMEOUT))
-    except _unanswered() as error:  # diagnostics are best effort: say why they are missing
-        return [f"(events not read: {_error(error)})"]
+    except unanswered() as error:  # diagnostics are best effort: say why they are missing
+        return [f"(events not read: {error_text(error)})"]
     items = sorted(found.items, key=lambda e: str(e.last_timestamp or e.metadata.creation_timestamp or ""))[-10:]
     return [f"{e.last_timestamp or ''} {e.type} {e.reason}: {e.message}".strip() for e in items] or ["(no events)"]
 
@@ -85,7 +85,7 @@ def nodes(api, expected: list[str] | None) -> Result:
             diagnostics += [f"node {name}:"]
             diagnostics += [f"  condition {c.type}={c.status} {c.reason or ''}: {c.message or ''}"
                             for c in node.status.conditions or []]
-            diagnostics += [f"  event {line}" for line in _events(core, "Node", name)]
+            diagnostics += [f"  event {line}" for line in recent_events(core, "Node", name)]
     names = sorted(node.metadata.name for node in found)
     missing = sorted(set(expected or []) - set(names))
     if missing:
@@ -122,14 +122,14 @@ def system_pods(api) -> Result:
         problems.append(f"{name} {pod.status.phase}" + (f" ({'; '.join(states)})" if states else ""))
         diagnostics += [f"pod kube-system/{name} on {pod.spec.node_name or '(not scheduled)'}: {pod.status.phase}"]
         diagnostics += [f"  container {line}" for line in states]
-        diagnostics += [f"  event {line}" for line in _events(core, "Pod", name, "kube-system")]
+        diagnostics += [f"  event {line}" for line in recent_events(core, "Pod", name, "kube-system")]
         for status in (pod.status.container_statuses or [])[:1]:
             try:
                 log = core.read_namespaced_pod_log(name, "kube-system", container=status.name, tail_lines=20,
                                                    _request_timeout=TIMEOUT)
                 diagnostics += [f"  log {status.name}: {line}" for line in log.splitlines()] or ["  (empty log)"]
-            except _unanswered() as error:  # best effort, like the events
-                diagnostics.append(f"  (log of {status.name} not read: {_error(error)})")
+            except unanswered() as error:  # best effort, like the events
+                diagnostics.append(f"  (log of {status.name} not read: {error_text(error)})")
     if problems:
         return Result("api", "system pods Ready", "cluster", FAIL, timer.seconds, "; ".join(problems),
                       "every kube-system pod Ready", "\n".join(diagnostics))
@@ -178,7 +178,7 @@ def run(kubeconfig: Path | None, expected_version: str | None = None,
         api = connect(Path(kubeconfig))
     except Exception as error:  # a broken kubeconfig is a failure of the check, said plainly
         return [Result("api", names[0], "cluster", FAIL, expected=f"a usable kubeconfig ({kubeconfig})",
-                       seen=_error(error))] + [Result("api", n, "cluster", SKIP, reason="no usable kubeconfig")
+                       seen=error_text(error))] + [Result("api", n, "cluster", SKIP, reason="no usable kubeconfig")
                                                for n in names[1:]]
     results = []
     checks = [lambda: version(api, expected_version), lambda: _settled(lambda: nodes(api, expected_nodes), settle),
@@ -190,8 +190,8 @@ def run(kubeconfig: Path | None, expected_version: str | None = None,
         timer = Timer()
         try:
             results.append(check())
-        except _unanswered() as error:  # the API server did not answer this request: the check fails
-            results.append(Result("api", name, "cluster", FAIL, timer.seconds, _error(error),
+        except unanswered() as error:  # the API server did not answer this request: the check fails
+            results.append(Result("api", name, "cluster", FAIL, timer.seconds, error_text(error),
                                   "the API server answers" if not results else "an answer",
                                   diagnostics=f"server: {api.configuration.host}"))
     return results

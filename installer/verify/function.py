@@ -20,7 +20,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from installer.verify.api import TIMEOUT, _error, _events, _unanswered
+from installer.verify.api import TIMEOUT, error_text, recent_events, unanswered
 from installer.verify.results import FAIL, PASS, SKIP, Result, Timer
 
 LABEL = "kinstall.io/verify"
@@ -99,8 +99,8 @@ def _describe(core, namespace, name) -> list[str]:
     """What a person would look at: the pod's phase and containers, its events, its log."""
     try:
         pod = core.read_namespaced_pod(name, namespace, _request_timeout=TIMEOUT)
-    except _unanswered() as error:
-        return [f"pod {name}: not read ({_error(error)})"]
+    except unanswered() as error:
+        return [f"pod {name}: not read ({error_text(error)})"]
     lines = [f"pod {namespace}/{name} on {pod.spec.node_name or '(not scheduled)'}: {pod.status.phase}"]
     for status in pod.status.container_statuses or []:
         state = status.state
@@ -108,12 +108,12 @@ def _describe(core, namespace, name) -> list[str]:
                 f"terminated: {state.terminated.reason} (exit {state.terminated.exit_code})" if state.terminated
                 else "running")
         lines.append(f"  container {status.name}: {what.strip()}, ready {status.ready}")
-    lines += [f"  event {line}" for line in _events(core, "Pod", name, namespace)]
+    lines += [f"  event {line}" for line in recent_events(core, "Pod", name, namespace)]
     try:
         log = core.read_namespaced_pod_log(name, namespace, tail_lines=20, _request_timeout=TIMEOUT)
         lines += [f"  log: {line}" for line in log.splitlines()]
-    except _unanswered() as error:
-        lines.append(f"  (log not read: {_error(error)})")
+    except unanswered() as error:
+        lines.append(f"  (log not read: {error_text(error)})")
     return lines
 
 
@@ -358,7 +358,7 @@ def _volume(core, namespace, image, storage_class, claim) -> Result:
             if not finished or finished.status.phase != "Succeeded":
                 pvc = core.read_namespaced_persistent_volume_claim(claim, namespace, _request_timeout=TIMEOUT)
                 diagnostics = [f"claim {claim}: {pvc.status.phase}"] + \
-                    [f"  event {line}" for line in _events(core, "PersistentVolumeClaim", claim, namespace)] + \
+                    [f"  event {line}" for line in recent_events(core, "PersistentVolumeClaim", claim, namespace)] + \
                     _describe(core, namespace, pod)
                 return Result("function", title, name, FAIL, timer.seconds,
                               f"{pod} {finished.status.phase if finished else 'not finished'} (claim {pvc.status.phase})",
