@@ -407,7 +407,9 @@ def verify(ctx, inventory, kubeconfig, output_format, junit, cert_days, image, s
     Ready, the API server's readiness checks. Function checks, with pods in a namespace removed
     afterwards (also on failure and Ctrl-C): pod-to-pod across every pair of nodes, pod-to-service,
     DNS, self-healing, a rolling update with no replica unavailable, a claim on each StorageClass
-    keeping its data. Each check passes, fails (what was expected, what was seen, diagnostics) or
+    keeping its data, NetworkPolicy isolation between two tenants (where the plugin enforces
+    policy). The plugin's own health on each host (Calico's BGP sessions, Tungsten Fabric's
+    contrail-status). Each check passes, fails (what was expected, what was seen, diagnostics) or
     is skipped with the reason. Exit 9 when a check failed."""
     from installer.verify import api as api_checks
     from installer.verify import results as verdicts
@@ -418,12 +420,12 @@ def verify(ctx, inventory, kubeconfig, output_format, junit, cert_days, image, s
         cluster = _valid_cluster(inventory)
         settings = cluster.settings
         found, exit_code, kubeconfig = _verify_hosts(cluster, cert_days, output_format)
-        isolation = cluster.plugin.tenant_isolation
+        isolation, plugin = cluster.plugin.tenant_isolation, cluster.plugin.name
     else:
         from installer.inventory.schema import default
 
         settings = {name: default(name) for name in ("verify_image", "cluster_name", "verify_external_name")}
-        isolation = "unknown"
+        isolation, plugin = "unknown", None
         found = [verdicts.Result("infrastructure", "host checks", "cluster", verdicts.SKIP,
                                  reason="no inventory: the hosts are not reached over SSH with --kubeconfig")]
         found += api_checks.run(Path(kubeconfig))
@@ -432,7 +434,7 @@ def verify(ctx, inventory, kubeconfig, output_format, junit, cert_days, image, s
         found.append(verdicts.Result("function", "function checks", "cluster", verdicts.SKIP, reason="--skip-function"))
     elif exit_code != ExitCode.INTERRUPTED:
         found += _function_checks(Path(kubeconfig), found, image or settings["verify_image"],
-                                  settings["cluster_name"], settings["verify_external_name"], isolation)
+                                  settings["cluster_name"], settings["verify_external_name"], isolation, plugin)
     if junit:
         Path(junit).write_bytes(verdicts.as_junit(found))
     click.echo(verdicts.as_json(found) if output_format == "json" else verdicts.render(found))
@@ -448,7 +450,7 @@ def _valid_cluster(inventory: str):
 
 
 def _function_checks(kubeconfig: Path, found: list, image: str, dns_domain: str, external_name: str,
-                     isolation: str | None) -> list:
+                     isolation: str | None, plugin: str | None) -> list:
     """The function checks, when the API server answered the API checks."""
     from installer.verify import api as api_checks
     from installer.verify import function
@@ -460,7 +462,7 @@ def _function_checks(kubeconfig: Path, found: list, image: str, dns_domain: str,
         return [verdicts.Result("function", "function checks", "cluster", verdicts.SKIP, reason=reason)]
     timer = verdicts.Timer()
     try:
-        return function.run(api_checks.connect(kubeconfig), image, dns_domain, external_name, isolation)
+        return function.run(api_checks.connect(kubeconfig), image, dns_domain, external_name, isolation, plugin)
     except api_checks.unanswered() as error:
         return [verdicts.Result("function", "function checks", "cluster", verdicts.FAIL, timer.seconds,
                                 api_checks.error_text(error), "the API server answers the checks' requests")]

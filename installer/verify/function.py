@@ -47,14 +47,17 @@ def _pod(name, image, command, node=None, labels=None, restart="Never", volumes=
 
 
 class Namespace:
-    """The checks' namespace: made on entry, removed (and waited for) on exit, whatever happened."""
+    """The checks' namespace: made on entry, removed (and waited for) on exit, whatever happened.
+    Every one carries the LABEL, so a run killed outright leaves nothing the next cannot find."""
 
-    def __init__(self, core):
-        self.core, self.name = core, f"kinstall-verify-{secrets.token_hex(3)}"
+    def __init__(self, core, name: str | None = None, labels: dict | None = None, annotations: dict | None = None):
+        self.core, self.name = core, name or f"kinstall-verify-{secrets.token_hex(3)}"
+        self.metadata = {"name": self.name, "labels": {LABEL: "true", **(labels or {})}}
+        if annotations:
+            self.metadata["annotations"] = annotations
 
     def __enter__(self) -> "Namespace":
-        self.core.create_namespace({"metadata": {"name": self.name, "labels": {LABEL: "true"}}},
-                                   _request_timeout=TIMEOUT)
+        self.core.create_namespace({"metadata": self.metadata}, _request_timeout=TIMEOUT)
         return self
 
     def __exit__(self, *exc):
@@ -387,6 +390,94 @@ def _release(core, namespace, claim, storage_class, api_exception) -> None:
         core.patch_persistent_volume(bound, {"spec": {"claimRef": None}}, _request_timeout=TIMEOUT)
 
 
+ROMANA_DEFAULT_DENY = {"net.beta.kubernetes.io/network-policy": '{"ingress": {"isolation": "DefaultDeny"}}'}
+
+
+def isolation_policies(mechanism: str) -> list[dict]:
+    """The NetworkPolicies with which kinstall isolates a tenant's namespace (the addons stage's
+    tenants.yaml.j2; a unit test holds the two to the same specs): ingress, and with NetworkPolicy
+    v1 egress, only from and to the namespace's own pods (and the cluster's DNS)."""
+    v1 = mechanism == "networkpolicy-v1"
+    types = ["Ingress", "Egress"] if v1 else ["Ingress"]
+    allow = {"podSelector": {}, "policyTypes": types, "ingress": [{"from": [{"podSelector": {}}]}]}
+    if v1:
+        allow["egress"] = [{"to": [{"podSelector": {}}]}, {
+            "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]
+    return [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+             "metadata": {"name": "kinstall-default-deny"}, "spec": {"podSelector": {}, "policyTypes": types}},
+            {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+             "metadata": {"name": "kinstall-allow-same-namespace"}, "spec": allow}]
+
+
+def tenant_script(within: tuple[str, str], across: tuple[str, str]) -> str:
+    """What a tenant's client pod runs: ask its own tenant's server and the other tenant's, again
+    while the policies are being put in place (until its own answers and the other does not, 30 s
+    at most); then "within NAMESPACE IP ANSWER" and "across NAMESPACE IP ANSWER", where each
+    tenant's server pod, named server, answers its name (empty: no answer)."""
+    get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w {timeout} {address} 8080 2>/dev/null | tail -n 1"
+    return (f"for i in $(seq 1 10); do w=$({get.format(timeout=5, address=within[1])}); "
+            f"x=$({get.format(timeout=3, address=across[1])}); "
+            f"[ \"$w\" = server ] && [ -z \"$x\" ] && break; sleep 2; done; "
+            f"echo \"within {within[0]} {within[1]} $w\"; echo \"across {across[0]} {across[1]} $x\"")
+
+
+def tenants(core, networking, base: str, image: str, mechanism: str, node: str) -> Result:
+    """Two tenant namespaces isolated the way kinstall isolates tenants, a server and a client
+    pod in each, all on one node (so only the policies tell the tenants apart): each client must
+    reach its own tenant's server and must not reach the other's."""
+    timer = Timer()
+    title = "NetworkPolicy between tenants"
+    annotations = ROMANA_DEFAULT_DENY if mechanism == "romana-annotation" else None
+    with Namespace(core, f"{base}-tenant-a", {"kinstall.io/tenant": "verify-a"}, annotations) as a, \
+            Namespace(core, f"{base}-tenant-b", {"kinstall.io/tenant": "verify-b"}, annotations) as b:
+        spaces = (a.name, b.name)
+        for namespace in spaces:
+            for policy in isolation_policies(mechanism):
+                networking.create_namespaced_network_policy(namespace, policy, _request_timeout=TIMEOUT)
+            core.create_namespaced_pod(namespace, _pod("server", image, SERVER, node, {"app": "server"}, "Always",
+                                                       probe=True), _request_timeout=TIMEOUT)
+        servers = {}
+        for namespace in spaces:
+            servers[namespace] = _wait(lambda: (lambda p: p if p and _ready(p) else None)(
+                _phases(core, namespace, {"server"}).get("server")), WAIT)
+        if not all(servers.values()):
+            diagnostics = sum((_describe(core, n, "server") for n in spaces), [])
+            return Result("function", title, "cluster", FAIL, timer.seconds, "a tenant's server pod did not start",
+                          f"a server pod Ready in each tenant within {WAIT} s", "\n".join(diagnostics))
+        for namespace, other in (spaces, spaces[::-1]):
+            script = tenant_script((namespace, servers[namespace].status.pod_ip), (other, servers[other].status.pod_ip))
+            core.create_namespaced_pod(namespace, _pod("client", image, script, node), _request_timeout=TIMEOUT)
+        done = {n: _wait(lambda: (lambda p: p if p and p.status.phase in ("Succeeded", "Failed") else None)(
+            _phases(core, n, {"client"}).get("client")), WAIT) for n in spaces}
+        if not all(done.values()):
+            diagnostics = sum((_describe(core, n, "client") for n in spaces), [])
+            return Result("function", title, "cluster", FAIL, timer.seconds, "a tenant's client pod did not finish",
+                          f"a client pod done in each tenant within {WAIT} s", "\n".join(diagnostics))
+        logs = {n: core.read_namespaced_pod_log("client", n, _request_timeout=TIMEOUT).splitlines() for n in spaces}
+    return _isolation(logs, timer.seconds, mechanism)
+
+
+def _isolation(logs: dict, seconds: float, mechanism: str) -> Result:
+    title, wrong = "NetworkPolicy between tenants", []
+    for namespace, lines in logs.items():
+        answers = {parts[0]: parts for parts in (line.split(" ", 3) for line in lines) if parts[0] in ("within", "across")}
+        within, across = answers.get("within", []), answers.get("across", [])
+        if len(within) < 4 or within[3] != "server":
+            wrong.append(f"{namespace}'s own server did not answer its client (the policies deny too much)")
+        if len(across) < 3:
+            wrong.append(f"{namespace}'s client printed nothing of the other tenant")
+        elif len(across) > 3 and across[3]:
+            wrong.append(f"{namespace} reached {across[1]}'s server ({across[2]} answered {across[3]!r})")
+    if wrong:
+        return Result("function", title, "cluster", FAIL, seconds, "; ".join(wrong),
+                      f"each tenant reaches its own pods and not the other's ({mechanism})",
+                      "\n".join(f"client in {n}: {line}" for n, lines in logs.items() for line in lines))
+    return Result("function", title, "cluster", PASS, seconds,
+                  f"{len(logs)} tenants: each reached its own server, neither the other's ({mechanism})")
+
+
 @contextmanager
 def _terminate_as_interrupt():
     """SIGTERM ends the checks as Ctrl-C does, so the namespace is removed on the way out."""
@@ -405,7 +496,7 @@ def _terminate_as_interrupt():
 
 
 def run(api, image: str, dns_domain: str | None = "cluster.local", external_name: str = "kubernetes.io",
-        tenant_isolation: str | None = None) -> list[Result]:
+        tenant_isolation: str | None = None, plugin: str | None = None) -> list[Result]:
     from kubernetes import client
 
     core, apps, storage = client.CoreV1Api(api), client.AppsV1Api(api), client.StorageV1Api(api)
@@ -419,8 +510,12 @@ def run(api, image: str, dns_domain: str | None = "cluster.local", external_name
         results += network(core, namespace.name, image, nodes, dns_domain if has_dns else None, external_name)
         results += workloads(core, apps, namespace.name, image)
         results += volumes(core, storage, namespace.name, image)
-    reason = {None: "the network plugin enforces no NetworkPolicy",
-              "unknown": "the network plugin is not known without an inventory"}.get(tenant_isolation,
-                                                                                      "not written yet")
-    results.append(Result("function", "NetworkPolicy between tenants", "cluster", SKIP, reason=reason))
+        if tenant_isolation in (None, "unknown") or not nodes:
+            reason = ("no schedulable node" if tenant_isolation and not nodes else
+                      f"the network plugin ({plugin}) enforces no NetworkPolicy" if tenant_isolation is None else
+                      "the network plugin is not known without an inventory")
+            results.append(Result("function", "NetworkPolicy between tenants", "cluster", SKIP, reason=reason))
+        else:
+            results.append(tenants(core, client.NetworkingV1Api(api), namespace.name, image, tenant_isolation,
+                                   nodes[0]))
     return results

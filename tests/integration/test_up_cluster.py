@@ -274,7 +274,7 @@ def test_verify_proves_the_cluster_works_and_names_what_breaks(cluster, tmp_path
             "pod-to-pod across nodes", "pod-to-service", "self-healing", "rolling update", "volume"} <= passed, checks
     assert checks[("DNS", "cluster")]["reason"] == "the cluster has no DNS Service (kube-system/kube-dns)"
     assert checks[("NetworkPolicy between tenants", "cluster")]["reason"] == \
-        "the network plugin enforces no NetworkPolicy"
+        "the network plugin (bridge) enforces no NetworkPolicy"
     assert checks[("pod-to-pod across nodes", "cluster")]["seen"] == "6 of 6 node pairs answered"
     assert checks[("volume", "local-storage")]["status"] == "pass"
     assert kubectl(cluster, "get pv -o jsonpath='{.items[*].status.phase}'").stdout.split().count("Available") == 1

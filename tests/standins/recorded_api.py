@@ -25,58 +25,24 @@ def status(code: int, reason: str, message: str) -> dict:
             "reason": reason, "code": code}
 
 
-class RecordedApi:
-    """responses: {"/path" or "/path?query": JSON object, or text for a text endpoint}."""
+def reply(handler: BaseHTTPRequestHandler, code: int, body) -> None:
+    """An answer as the API server gives it: JSON, or text for a text endpoint (logs, /readyz)."""
+    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
-    def __init__(self, responses: dict):
-        self.responses, self.requests = responses, []
-        api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self, code, body):
-                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+class StandinServer:
+    """Plain HTTP on 127.0.0.1 in a thread of the test, with a kubeconfig pointing at it."""
 
-            def do_GET(self):
-                api.requests.append(("GET", self.path))
-                code, body = api.answer(self.path)
-                self._answer(code, body)
-
-            def _refuse(self):
-                api.requests.append((self.command, self.path))
-                self._answer(405, status(405, "MethodNotAllowed", f"the recorded stand-in answers GET only, "
-                                                                  f"not {self.command}"))
-
-            do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    def listen(self, handler) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def answer(self, target: str):
-        parts = urlsplit(target)
-        query = parse_qs(parts.query)
-        for selector in query.get("fieldSelector", []):
-            if parts.path.endswith("/events"):
-                unknown = [term.split("=")[0] for term in selector.split(",") if term.split("=")[0] not in EVENT_FIELDS]
-                if unknown:
-                    return 400, status(400, "BadRequest", f'"{unknown[0]}" is not a known field selector: only '
-                                                          f'"{", ".join(EVENT_FIELDS)}"')
-        path = parts.path.rstrip("/") or "/"  # the API server answers /version/ as /version
-        for key in (f"{path}?{parts.query}", path):
-            if key in self.responses:
-                return 200, self.responses[key]
-        if path.endswith("/events"):  # an empty list, as for an object with no events
-            return 200, {"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": []}
-        return 404, status(404, "NotFound", f"the server could not find the requested resource ({parts.path})")
-
-    def __enter__(self) -> "RecordedApi":
+    def __enter__(self):
         self.thread.start()
         return self
 
@@ -95,3 +61,45 @@ class RecordedApi:
             "users": [{"name": "standin", "user": {"token": "standin-token"}}],
             "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "standin"}}]}))
         return path
+
+
+class RecordedApi(StandinServer):
+    """responses: {"/path" or "/path?query": JSON object, or text for a text endpoint}."""
+
+    def __init__(self, responses: dict):
+        self.responses, self.requests = responses, []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                api.requests.append(("GET", self.path))
+                reply(self, *api.answer(self.path))
+
+            def _refuse(self):
+                api.requests.append((self.command, self.path))
+                reply(self, 405, status(405, "MethodNotAllowed", f"the recorded stand-in answers GET only, "
+                                                                 f"not {self.command}"))
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
+
+            def log_message(self, *args):
+                pass
+
+        self.listen(Handler)
+
+    def answer(self, target: str):
+        parts = urlsplit(target)
+        query = parse_qs(parts.query)
+        for selector in query.get("fieldSelector", []):
+            if parts.path.endswith("/events"):
+                unknown = [term.split("=")[0] for term in selector.split(",") if term.split("=")[0] not in EVENT_FIELDS]
+                if unknown:
+                    return 400, status(400, "BadRequest", f'"{unknown[0]}" is not a known field selector: only '
+                                                          f'"{", ".join(EVENT_FIELDS)}"')
+        path = parts.path.rstrip("/") or "/"  # the API server answers /version/ as /version
+        for key in (f"{path}?{parts.query}", path):
+            if key in self.responses:
+                return 200, self.responses[key]
+        if path.endswith("/events"):  # an empty list, as for an object with no events
+            return 200, {"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": []}
+        return 404, status(404, "NotFound", f"the server could not find the requested resource ({parts.path})")
