@@ -10,7 +10,8 @@ from pathlib import Path
 from installer.verify.results import FAIL, PASS, SKIP, Result
 
 NAMES = {"etcd": "etcd member", "containerd": "containerd", "kubelet": "kubelet", "api": "API through the host's path",
-         "certificates": "certificate expiry"}
+         "certificates": "certificate expiry", "calico-bgp": "Calico BGP sessions", "contrail": "contrail-status"}
+PLUGIN_CHECKS = ("calico-bgp", "contrail")  # reported in the group "plugin"
 
 
 def read(path: Path, hosts: list[str], etcd_hosts: list[str], left_out: list[str] = ()) -> list[Result]:
@@ -28,7 +29,8 @@ def read(path: Path, hosts: list[str], etcd_hosts: list[str], left_out: list[str
                                   seen="unreachable, or its checks did not run (see the run's record)"))
             continue
         for item in found[host]:
-            results.append(Result("infrastructure", NAMES.get(item["check"], item["check"]), host, item["status"],
+            group = "plugin" if item["check"] in PLUGIN_CHECKS else "infrastructure"
+            results.append(Result(group, NAMES.get(item["check"], item["check"]), host, item["status"],
                                   item.get("seconds", 0.0), item.get("seen", ""), item.get("expected", ""),
                                   item.get("diagnostics", ""), item.get("reason", "")))
     if etcd_hosts:

@@ -2,7 +2,9 @@
 """The infrastructure checks of `kinstall verify` on one host, in one round trip: etcd's member
 here healthy over TLS (and the members it lists), containerd active and answering, kubelet active
 and healthy, the API server reachable the way this host's kubelet reaches it (its local proxy on
-a worker), and every certificate further from expiry than a threshold. Each check gives pass,
+a worker), every certificate further from expiry than a threshold, and the network plugin's own
+health: Calico's BGP sessions (asked of BIRD over its control socket, as `calicoctl node status`
+asks), Tungsten Fabric's `contrail-status`. Each check gives pass,
 fail or skip (with the reason), its duration, and on failure what was expected, what was seen and
 diagnostics (service status, journal). Reads only; never changes anything."""
 
@@ -23,7 +25,7 @@ module: kinstall_verify_host
 short_description: kinstall's infrastructure checks on one host (read-only)
 options:
   checks:
-    description: the checks to run here (etcd, containerd, kubelet, api, certificates)
+    description: the checks to run here (etcd, containerd, kubelet, api, certificates, calico-bgp, contrail)
     type: list
     elements: str
     required: true
@@ -35,6 +37,10 @@ options:
     description: a certificate that expires within this many days fails
     type: int
     default: 30
+  bird_socket:
+    description: BIRD's control socket, which calico-node shares with the host
+    type: str
+    default: /var/run/calico/bird.ctl
 """
 
 RETURN = r"""
@@ -213,13 +219,107 @@ def certificates(days):
     return check.passed(f"{found} certificate(s), none expires within {days} days")
 
 
+def calico_bgp(socket_path):
+    """Every BGP session of this host's BIRD Established: `show protocols` over BIRD's control
+    socket, the question `calicoctl node status` asks."""
+    check = Check("calico-bgp")
+    try:
+        table = _bird(socket_path, "show protocols")
+    except OSError as error:
+        return check.failed("calico-node's BIRD answers on " + socket_path, str(error),
+                            "calico-node shares the socket with the host: is its pod Running on this node?")
+    sessions = {}
+    for line in table:
+        fields = line.split()
+        if len(fields) >= 4 and fields[1] == "BGP":
+            sessions[fields[0]] = " ".join(fields[5:]) if len(fields) > 5 else fields[3]
+    if not sessions:
+        return check.failed("a BGP session to every other node (or the configured peers)", "BIRD has no BGP protocol",
+                            "\n".join(table[-20:]))
+    down = {name: state for name, state in sessions.items() if not state.startswith("Established")}
+    if down:
+        return check.failed("every BGP session Established",
+                            "; ".join(f"{name}: {state}" for name, state in sorted(down.items())),
+                            "\n".join(table[-20:]), data={"sessions": sessions})
+    return check.passed(f"{len(sessions)} BGP session(s) Established: {', '.join(sorted(sessions))}",
+                        data={"sessions": sessions})
+
+
+def _bird(socket_path, command):
+    """One command over BIRD's control protocol: a greeting (0001), the command, then lines up
+    to the final "0000" (or an error code, 8xxx/9xxx); continuation lines start with a space."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as bird:
+        bird.settimeout(5)
+        bird.connect(socket_path)
+        stream = bird.makefile("rw", encoding="utf-8", newline="\n")
+        greeting = stream.readline()
+        if not greeting.startswith("0001"):
+            raise OSError(f"not BIRD's greeting: {greeting.strip()!r}")
+        stream.write(command + "\n")
+        stream.flush()
+        lines = []
+        for line in stream:
+            line = line.rstrip("\n")
+            if line.startswith("0000"):
+                return lines
+            if re.match(r"^[89]\d{3}", line):
+                raise OSError(f"BIRD: {line[5:]}")
+            lines.append(line[5:] if re.match(r"^\d{4}[ -]", line) else line[1:])
+        raise OSError("BIRD closed the socket before the end of its answer")
+
+
+# The services contrail-status may show as "backup": those of the config nodes that run active
+# on one node and stand by on the others.
+CONTRAIL_STANDBY = {"schema", "svc-monitor", "device-manager"}
+CONTAINER_STATES = ("running", "exited", "restarting", "created", "paused", "dead")
+
+
+def contrail():
+    """`contrail-status` on this host: every container running, every service active (backup
+    where it stands by for another config node), the vRouter kernel module present."""
+    check = Check("contrail")
+    rc, out, err = _run("contrail-status")
+    if rc == 127 or (rc != 0 and not out.strip()):
+        return check.failed("contrail-status answers", _last_line(err or out) or f"exit {rc}",
+                            "Tungsten Fabric's node-init container installs contrail-status on each node")
+    wrong, section, services = [], "", 0
+    for line in out.splitlines():
+        heading = re.match(r"^==\s*(.+?)\s*==$", line.strip())
+        if heading:
+            section = heading.group(1)
+            continue
+        if "kernel module is NOT PRESENT" in line:
+            wrong.append(line.strip())
+        state = re.match(r"^([a-z][\w-]*):\s*(\w+)(.*)$", line.strip())
+        if section and state:
+            services += 1
+            name, status = state.group(1), state.group(2)
+            if status != "active" and not (status == "backup" and name in CONTRAIL_STANDBY):
+                wrong.append(f"{section}: {name} {status}{state.group(3)}")
+        fields = line.split()
+        if not section and "State" not in fields:  # the containers' table, before the first section
+            container_state = next((f for f in fields if f in CONTAINER_STATES), None)
+            if container_state and container_state != "running":
+                wrong.append(f"container {' '.join(fields[:fields.index(container_state)][:3])} {container_state}")
+    if wrong:
+        return check.failed("every container running and every service active (backup where it stands by)",
+                            "; ".join(wrong), out[-3000:])
+    if not services:
+        return check.failed("contrail-status lists the host's services", _last_line(out) or "nothing", out[-3000:])
+    return check.passed(f"{services} service(s) active" + (" (or backup)" if "backup" in out else ""))
+
+
 def main():
     module = AnsibleModule(argument_spec={"checks": {"type": "list", "elements": "str", "required": True},
                                           "skip": {"type": "dict", "default": {}},
-                                          "cert_days": {"type": "int", "default": 30}},
+                                          "cert_days": {"type": "int", "default": 30},
+                                          "bird_socket": {"type": "str", "default": "/var/run/calico/bird.ctl"}},
                            supports_check_mode=True)
     runners = {"etcd": etcd, "containerd": containerd, "kubelet": kubelet, "api": api,
-               "certificates": lambda: certificates(module.params["cert_days"])}
+               "certificates": lambda: certificates(module.params["cert_days"]),
+               "calico-bgp": lambda: calico_bgp(module.params["bird_socket"]), "contrail": contrail}
     results = []
     for name in module.params["checks"]:
         if name in module.params["skip"]:

@@ -1,0 +1,176 @@
+"""The network plugins' own health checks of roles/verify's module, on what the lab cannot run
+(calico-node, Tungsten Fabric): Calico's BGP sessions asked of a stand-in BIRD that speaks BIRD's
+control protocol on a unix socket with recorded `show protocols` answers, and `contrail-status`
+as a stand-in script printing recorded output. Each passes on a healthy answer and fails, naming
+what is wrong, on a broken one."""
+
+import importlib.util
+import os
+import socket
+import threading
+
+import pytest
+
+from tests.paths import ROOT
+
+spec = importlib.util.spec_from_file_location("kinstall_verify_host",
+                                              ROOT / "roles" / "verify" / "library" / "kinstall_verify_host.py")
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+
+PROTOCOLS = """2002-name     proto    table    state  since       info
+1002-static1  Static   master   up     2026-11-29
+ kernel1  Kernel   master   up     2026-11-29
+ device1  Device   master   up     2026-11-29
+ direct1  Direct   master   up     2026-11-29
+ Mesh_10_0_0_2 BGP      master   up     09:15:02    Established
+ Mesh_10_0_0_3 BGP      master   {state}
+"""
+ESTABLISHED = "up     09:15:04    Established"
+REFUSED = "start  09:15:02    Active        Socket: Connection refused"
+
+
+class StandinBird:
+    """STAND-IN for calico-node's BIRD on its control socket: the greeting, then the recorded
+    answer to `show protocols` (anything else: BIRD's 'syntax error' reply)."""
+
+    def __init__(self, path, answer):
+        self.path, self.answer, self.asked = str(path), answer, []
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        self.server.listen(1)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        connection, _ = self.server.accept()
+        with connection, connection.makefile("rw", newline="\n") as stream:
+            stream.write("0001 BIRD v0.3.3+birdv1.6.8 ready.\n")
+            stream.flush()
+            command = stream.readline().strip()
+            self.asked.append(command)
+            stream.write(self.answer + "0000 \n" if command == "show protocols" else "9001 syntax error\n")
+            stream.flush()
+
+
+def test_every_bgp_session_established_passes(tmp_path):
+    bird = StandinBird(tmp_path / "bird.ctl", PROTOCOLS.format(state=ESTABLISHED))
+    result = module.calico_bgp(bird.path)
+    assert result["status"] == "pass", result
+    assert result["seen"] == "2 BGP session(s) Established: Mesh_10_0_0_2, Mesh_10_0_0_3"
+    assert bird.asked == ["show protocols"]
+
+
+def test_a_session_not_established_fails_naming_the_peer_and_birds_state(tmp_path):
+    bird = StandinBird(tmp_path / "bird.ctl", PROTOCOLS.format(state=REFUSED))
+    result = module.calico_bgp(bird.path)
+    assert result["status"] == "fail"
+    assert result["seen"] == "Mesh_10_0_0_3: Active Socket: Connection refused"
+    assert "Mesh_10_0_0_2 BGP" in result["diagnostics"]
+
+
+def test_no_bird_on_the_host_fails_saying_where_it_looked(tmp_path):
+    result = module.calico_bgp(str(tmp_path / "bird.ctl"))
+    assert result["status"] == "fail"
+    assert result["expected"] == f"calico-node's BIRD answers on {tmp_path / 'bird.ctl'}"
+
+
+HEALTHY = """Pod              Service         Original Name                          Original Version  State    Id            Status
+                 redis           contrail-external-redis                R21.12            running  6e7a1a3c2f0b  Up 2 hours
+config           api             contrail-controller-config-api         R21.12            running  0b1c2d3e4f50  Up 2 hours
+control          control         contrail-controller-control-control    R21.12            running  1a2b3c4d5e6f  Up 2 hours
+vrouter          agent           contrail-vrouter-agent                 R21.12            running  2b3c4d5e6f70  Up 2 hours
+
+vrouter kernel module is PRESENT
+== Contrail control ==
+control: active
+nodemgr: active
+
+== Contrail config ==
+svc-monitor: backup
+nodemgr: active
+device-manager: backup
+api: active
+schema: backup
+
+== Contrail vrouter ==
+nodemgr: active
+agent: active
+"""
+
+
+def _contrail(tmp_path, monkeypatch, output, code=0):
+    script = tmp_path / "contrail-status"
+    (tmp_path / "output").write_text(output)
+    script.write_text(f"#!/bin/sh\ncat {tmp_path / 'output'}\nexit {code}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    return module.contrail()
+
+
+def test_contrail_status_all_active_or_standing_by_passes(tmp_path, monkeypatch):
+    result = _contrail(tmp_path, monkeypatch, HEALTHY)
+    assert (result["status"], result["seen"]) == ("pass", "9 service(s) active (or backup)")
+
+
+@pytest.mark.parametrize("change, named", [
+    (("agent: active", "agent: initializing (No Configuration for self)"),
+     "Contrail vrouter: agent initializing (No Configuration for self)"),
+    (("api: active", "api: backup"), "Contrail config: api backup"),
+    (("module is PRESENT", "module is NOT PRESENT"), "vrouter kernel module is NOT PRESENT"),
+    (("R21.12            running  1a2b", "R21.12            exited   1a2b"),
+     "container control control contrail-controller-control-control exited"),
+])
+def test_contrail_status_fails_naming_each_service_not_active(tmp_path, monkeypatch, change, named):
+    result = _contrail(tmp_path, monkeypatch, HEALTHY.replace(*change))
+    assert result["status"] == "fail"
+    assert result["seen"] == named
+
+
+def test_no_contrail_status_on_the_host_fails_saying_what_installs_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = module.contrail()
+    assert result["status"] == "fail" and "node-init" in result["diagnostics"]
+
+
+TASKS = __import__("yaml").safe_load((ROOT / "roles/verify/tasks/main.yml").read_text())
+
+
+def _selected(groups, plugin, stages, **settings):
+    """The checks the verify role asks of a host and those it skips, rendered as on a host."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    task = TASKS[0]
+    variables = {"group_names": groups, "kinstall_network_plugin": {"name": plugin}, "kinstall_stages_done": stages,
+                 "verify_checks_only": [], **settings}
+    for name in ("verify_kubernetes_stage", "verify_plugin_check", "verify_checks", "verify_skip"):
+        variables[name] = Templar(loader=DataLoader(), variables=variables).template(
+            trust_as_template(task["vars"][name]))
+    return variables["verify_checks"], variables["verify_skip"]
+
+
+ALL_STAGES = ["etcd", "runtime", "control-plane", "nodes", "network"]
+
+
+def test_a_calico_node_with_bgp_has_its_sessions_checked():
+    checks, skip = _selected(["kube_node", "k8s_cluster"], "calico", ALL_STAGES, calico_network_backend="bird")
+    assert checks == ["containerd", "kubelet", "api", "certificates", "calico-bgp"] and skip == {}
+
+
+def test_calico_without_bgp_says_why_its_sessions_are_not_checked():
+    checks, skip = _selected(["kube_node", "k8s_cluster"], "calico", ALL_STAGES, calico_network_backend="vxlan")
+    assert "calico-bgp" in checks
+    assert skip == {"calico-bgp": "Calico's vxlan backend runs no BGP (calico_network_backend)"}
+
+
+def test_tungsten_fabric_nodes_run_contrail_status_once_the_network_stage_ran():
+    checks, skip = _selected(["kube_node", "k8s_cluster"], "opencontrail", ALL_STAGES[:-1])
+    assert checks[-1] == "contrail" and skip == {"contrail": "the network stage has not run on this cluster",
+                                                 "calico-bgp": "the network stage has not run on this cluster"}
+
+
+@pytest.mark.parametrize("plugin", ["bridge", "romana"])
+def test_plugins_without_a_host_check_add_none_and_an_etcd_only_host_none(plugin):
+    assert _selected(["kube_node", "k8s_cluster"], plugin, ALL_STAGES)[0] == \
+        ["containerd", "kubelet", "api", "certificates"]
+    assert _selected(["etcd"], "calico", ALL_STAGES, calico_network_backend="bird")[0] == ["etcd", "certificates"]
