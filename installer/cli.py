@@ -394,7 +394,7 @@ def reset(ctx, inventory, limit, yes):
               help="Verify any cluster through this kubeconfig: the API and function checks (no SSH to its hosts).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--junit", type=click.Path(dir_okay=False, writable=True), help="Also write a JUnit XML report here.")
-@click.option("--cert-days", type=int, help="A certificate that expires within this many days fails "
+@click.option("--cert-days", type=click.IntRange(min=0), help="A certificate that expires within this many days fails "
               "(default: the inventory's verify_cert_days, 30).")
 @click.option("--image", help="The image of the function checks' pods (default: the inventory's verify_image).")
 @click.option("--skip-function", is_flag=True, help="Leave out the function checks (they run pods in a namespace "
@@ -487,7 +487,9 @@ def _verdicts(cluster, record, settle: float = 0) -> list:
 
 
 def _kubeconfig(record) -> Path:
-    return Path(record.directory).parents[1] / "kubeconfig" / "admin.conf"
+    from installer.runner.report import kubeconfig_path
+
+    return kubeconfig_path(record)
 
 
 def _verify_hosts(cluster, cert_days: int | None, output_format: str):
@@ -548,6 +550,9 @@ def _status(cluster, output_format: str) -> str:
         except api_checks.unanswered() as error:
             note = f"nodes: the API server did not answer ({api_checks.error_text(error)})"
     history = records.for_cluster(Path(record.directory).parents[1])
+    for earlier in history:  # each refresh is a run of its own: keep the latest status's record only
+        if earlier.inputs.get("mode") == "status" and earlier.id != record.id and earlier.directory:
+            shutil.rmtree(earlier.directory, ignore_errors=True)
     last = next((r for r in reversed(history) if r.inputs.get("mode") in ("up", "operation")), None)
     if output_format == "json":
         return json.dumps({"cluster": cluster.name, "nodes": node_rows, "note": note, "etcd": etcd,

@@ -132,7 +132,7 @@ def for_cluster(cluster_directory: Path) -> list[RunRecord]:
                 found.append(load(directory))
             except (json.JSONDecodeError, TypeError, KeyError):
                 continue  # a record cut short by a crash: not worth failing `runs list` over
-    return found
+    return sorted(found, key=lambda r: r.started)  # two runs of one second: their ids do not tell
 
 
 def everywhere() -> list[RunRecord]:

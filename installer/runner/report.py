@@ -88,12 +88,17 @@ def render(record: RunRecord) -> str:
     return "\n".join(lines)
 
 
+def kubeconfig_path(record: RunRecord) -> Path:
+    """Where the control-plane stage keeps the cluster's admin kubeconfig on the controller."""
+    return Path(record.directory).parents[1] / "kubeconfig" / "admin.conf"
+
+
 def admin_kubeconfig(record: RunRecord) -> Path | None:
     """The cluster's admin kubeconfig on the controller, which the control-plane stage fetches
     (the path only: its content is a credential)."""
     if not record.directory:
         return None
-    path = Path(record.directory).parents[1] / "kubeconfig" / "admin.conf"
+    path = kubeconfig_path(record)
     ran = any(s.name.removeprefix("check-") == "control-plane" and s.status == records.SUCCESSFUL
               for s in record.stages)
     return path if ran and path.is_file() else None

@@ -6,6 +6,7 @@ import copy
 from installer import status
 from installer.runner.records import Failure, RunRecord
 from installer.verify import api
+from tests.paths import ROOT
 from tests.standins.recorded_api import RecordedApi
 from tests.unit.verify.test_api import HEALTHY, _node
 
@@ -67,3 +68,27 @@ def test_etcd_members_show_health_leader_and_the_quorum():
     assert "2 of 4 healthy; quorum LOST (3 needed)" in text
     assert text.endswith("last run: 20261129T010000Z-abcd `kinstall up hosts.yaml`: failed in 61 s; failed at "
                          "node2: nodes / kubeadm join")
+
+
+def test_each_refresh_keeps_only_the_latest_status_record(tmp_path, monkeypatch):
+    """`status --watch` runs the etcd check once a refresh: one record is kept, not one per refresh,
+    and the records of `up` are left alone."""
+    from click.testing import CliRunner
+
+    from installer.cli import cli
+    from installer.runner import engine, records
+
+    cluster_directory = tmp_path / "cluster"
+    up = records.create(cluster_directory, "cluster.local", "kinstall up", {"mode": "up"})
+
+    def status_run(cluster, options, *_):
+        assert options.mode == "status" and options.stages == ["verify"]
+        return records.create(cluster_directory, cluster.name, options.command, {"mode": options.mode})
+
+    monkeypatch.setattr(engine, "up", status_run)
+    inventory = str(ROOT / "inventories" / "all-in-one" / "hosts.yaml")
+    for _ in range(3):
+        result = CliRunner().invoke(cli, ["status", inventory, "--format", "json"])
+        assert result.exit_code == 0, result.output
+    kept = records.for_cluster(cluster_directory)
+    assert [r.inputs["mode"] for r in kept] == ["up", "status"] and kept[0].id == up.id
