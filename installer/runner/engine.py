@@ -34,6 +34,7 @@ SECRET_SETTINGS = frozenset({"ceph_csi_user_key"})
 CALLBACKS = Path(__file__).resolve().parents[1] / "ansible_plugins" / "callback"
 ROLES = PROJECT / "roles"
 MAX_FORKS = 50
+VERIFY_SETTLE = 60  # seconds for which up's verify stage tries a failing service check again
 
 
 @dataclass
@@ -397,7 +398,10 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
         playbook=str(run_playbook(private, options.playbook_dir, runnable)),
         project_dir=str(options.playbook_dir.resolve()), inventory=sources,
         envvars=env, extravars={**extravars(cluster, record.id, selected, directory),
-                                "kinstall_stages_done": stages_done(history, runnable), **options.operation_vars},
+                                "kinstall_stages_done": stages_done(history, runnable),
+                                # up's verify follows stages that restart services: they may settle
+                                "verify_settle_seconds": VERIFY_SETTLE if record.inputs.get("mode") == "up" else 0,
+                                **options.operation_vars},
         # Facts are gathered once a run, by the first play that needs them, and read from there.
         fact_cache=str(Path(record.directory) / "facts"),
         limit=hosts_pattern(options), forks=forks(len(cluster.hosts)), cmdline="--check --diff" if options.check_mode

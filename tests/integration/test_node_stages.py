@@ -394,7 +394,8 @@ def test_verify_after_the_node_stages_passes_and_names_a_stopped_etcd_member(run
     """After the node stages alone: every infrastructure check those stages installed passes (etcd
     over TLS on each member and its quorum, containerd answering, certificates), those of later
     stages are skipped with the reason; with node2's etcd stopped, its member check fails naming
-    it while the quorum is reported intact, and verify exits 9."""
+    it while the quorum is reported intact; node3's stopped containerd and certificates nearer
+    than --cert-days fail too, and verify exits 9."""
     result = CliRunner().invoke(cli, ["verify", run_lab.inventory, "--format", "json",
                                       "--junit", str(tmp_path / "verify.xml")])
     assert result.exit_code == 0, result.output
@@ -411,11 +412,19 @@ def test_verify_after_the_node_stages_passes_and_names_a_stopped_etcd_member(run
     assert (tmp_path / "verify.xml").read_bytes().startswith(b"<?xml")
 
     ssh(run_lab, "node2", "systemctl stop etcd")
-    try:
-        broken = CliRunner().invoke(cli, ["verify", run_lab.inventory])
+    ssh(run_lab, "node3", "systemctl stop containerd")
+    try:  # and every certificate counted as expiring: kubeadm's CA lasts 10 years, the others one
+        broken = CliRunner().invoke(cli, ["verify", run_lab.inventory, "--cert-days", "4000"])
     finally:
         ssh(run_lab, "node2", "systemctl start etcd")
+        ssh(run_lab, "node3", "systemctl start containerd")
     assert broken.exit_code == 9, broken.output
+    assert re.search(r"^FAIL +infrastructure +containerd \(node3\) .*expected containerd active; seen containerd "
+                     r"inactive$", broken.output, re.M), broken.output
+    assert re.search(r"^PASS +infrastructure +containerd \(node2\)", broken.output, re.M)
+    assert re.search(r"^FAIL +infrastructure +certificate expiry \(node1\) .*expected every certificate valid for "
+                     r"more than 4000 days; seen /etc/\S+\.crt \(\d+ days left\)", broken.output, re.M), broken.output
+    assert "renew them with `kinstall certs renew`" in broken.output
     assert re.search(r"^FAIL +infrastructure +etcd member \(node2\) .*expected this member answers over TLS; "
                      r"seen etcd inactive", broken.output, re.M), broken.output
     assert re.search(r"^PASS +infrastructure +etcd member \(node1\)", broken.output, re.M)

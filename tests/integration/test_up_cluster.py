@@ -261,8 +261,8 @@ def _verify_namespaces(lab) -> list[str]:
 def test_verify_proves_the_cluster_works_and_names_what_breaks(cluster, tmp_path):
     """`kinstall verify` on the real cluster: every check it can answer passes (DNS and
     NetworkPolicy are skipped: no CoreDNS, and the bridge plugin enforces no policy); with node3
-    cordoned and node2's kubelet stopped, the nodes check names node3 and node2's kubelet check
-    fails; with node1's route to node2's pods blackholed, pod-to-pod names that direction. No
+    cordoned, node2's kubelet stopped and node3's local proxy stopped, the nodes check names node3,
+    node2's kubelet check and node3's API path check fail; with node1's route to node2's pods blackholed, pod-to-pod names that direction. No
     verification namespace is left behind, after a failed run either."""
     result = CliRunner().invoke(cli, ["verify", cluster.inventory, "--format", "json",
                                       "--junit", str(tmp_path / "verify.xml")])
@@ -282,18 +282,28 @@ def test_verify_proves_the_cluster_works_and_names_what_breaks(cluster, tmp_path
 
     kubectl(cluster, "cordon node3")
     ssh(cluster, "node2", "systemctl stop kubelet")
+    proxy = ssh(cluster, "node3", "for s in nginx haproxy; do systemctl is-active -q $s && systemctl stop $s && "
+                                  "echo $s; done; true").stdout.strip()
     try:
         stopped = CliRunner().invoke(cli, ["verify", cluster.inventory, "--skip-function"])
     finally:
         ssh(cluster, "node2", "systemctl start kubelet")
+        if proxy:
+            ssh(cluster, "node3", f"systemctl start {proxy}")
         kubectl(cluster, "uncordon node3")
+    assert proxy, "node3 runs no local proxy to stop"
     assert stopped.exit_code == 9, stopped.output
     assert re.search(r"^FAIL +infrastructure +kubelet \(node2\) .*expected kubelet active; seen kubelet inactive$",
                      stopped.output, re.M), stopped.output
     assert re.search(r"^PASS +infrastructure +kubelet \(node1\)", stopped.output, re.M)
+    # node3's kubelet reaches the API through its local proxy, which is stopped
+    assert re.search(r"^FAIL +infrastructure +API through the host's path \(node3\) .*expected https://[^ ]+/healthz "
+                     r"answers ok; seen .*refused", stopped.output, re.M), stopped.output
+    assert re.search(r"^PASS +infrastructure +API through the host's path \(node2\)", stopped.output, re.M)
     assert re.search(r"^FAIL +api +nodes Ready .*seen .*node3 cordoned \(SchedulingDisabled\)$", stopped.output, re.M)
-    _wait(cluster, "node2 Ready again", lambda: "True" == kubectl(
-        cluster, "get node node2 -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}'").stdout)
+    for node in ("node2", "node3"):
+        _wait(cluster, f"{node} Ready again", lambda: "True" == kubectl(
+            cluster, f"get node {node} -o jsonpath='{{.status.conditions[?(@.type==\"Ready\")].status}}'").stdout)
 
     # node1's route to node2's pods dropped (a blackhole: nothing leaves the node for it)
     pod_cidr = kubectl(cluster, "get node node2 -o jsonpath='{.spec.podCIDR}'").stdout.strip()

@@ -37,6 +37,12 @@ options:
     description: a certificate that expires within this many days fails
     type: int
     default: 30
+  settle:
+    description: >-
+      seconds for which a failing check of a service (containerd, kubelet, api, calico-bgp, contrail)
+      is tried again, for a host whose services a run has just restarted; 0 answers at once
+    type: int
+    default: 0
   bird_socket:
     description: BIRD's control socket, which calico-node shares with the host
     type: str
@@ -311,10 +317,28 @@ def contrail():
     return check.passed(f"{services} service(s) active" + (" (or backup)" if "backup" in out else ""))
 
 
+SETTLING = ("containerd", "kubelet", "api", "calico-bgp", "contrail")
+
+
+def _settled(run, settle):
+    """A check, tried again every 2 s while it fails, for up to `settle` seconds; a pass that
+    took retries says after how long."""
+    started = time.monotonic()
+    result = run()
+    while result["status"] == "fail" and time.monotonic() - started < settle:
+        time.sleep(2)
+        result = run()
+        if result["status"] == "pass":
+            result["seen"] += f" (after {time.monotonic() - started:.0f} s)"
+    result["seconds"] = round(time.monotonic() - started, 3)
+    return result
+
+
 def main():
     module = AnsibleModule(argument_spec={"checks": {"type": "list", "elements": "str", "required": True},
                                           "skip": {"type": "dict", "default": {}},
                                           "cert_days": {"type": "int", "default": 30},
+                                          "settle": {"type": "int", "default": 0},
                                           "bird_socket": {"type": "str", "default": "/var/run/calico/bird.ctl"}},
                            supports_check_mode=True)
     runners = {"etcd": etcd, "containerd": containerd, "kubelet": kubelet, "api": api,
@@ -325,7 +349,7 @@ def main():
         if name in module.params["skip"]:
             results.append(Check(name).skipped(str(module.params["skip"][name])))
         elif name in runners:
-            results.append(runners[name]())
+            results.append(_settled(runners[name], module.params["settle"] if name in SETTLING else 0))
         else:
             module.fail_json(msg=f"unknown check {name}; the checks are: {', '.join(runners)}")
     module.exit_json(changed=False, results=results)

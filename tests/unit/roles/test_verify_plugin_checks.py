@@ -174,3 +174,15 @@ def test_plugins_without_a_host_check_add_none_and_an_etcd_only_host_none(plugin
     assert _selected(["kube_node", "k8s_cluster"], plugin, ALL_STAGES)[0] == \
         ["containerd", "kubelet", "api", "certificates"]
     assert _selected(["etcd"], "calico", ALL_STAGES, calico_network_backend="bird")[0] == ["etcd", "certificates"]
+
+
+def test_a_service_check_is_tried_again_while_it_settles_and_says_after_how_long(monkeypatch):
+    answers = iter([module.Check("kubelet").failed("kubelet active", "kubelet activating")] * 2 +
+                   [module.Check("kubelet").passed("active, /healthz ok")])
+    calls = []
+    monkeypatch.setattr(module.time, "sleep", lambda seconds: calls.append(seconds))
+    result = module._settled(lambda: next(answers), settle=60)
+    assert result["status"] == "pass" and result["seen"].startswith("active, /healthz ok (after ")
+    assert calls == [2, 2]
+    once = module._settled(lambda: module.Check("kubelet").failed("kubelet active", "kubelet inactive"), settle=0)
+    assert (once["status"], once["seen"]) == ("fail", "kubelet inactive")
