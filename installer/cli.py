@@ -408,8 +408,8 @@ def verify(ctx, inventory, kubeconfig, output_format, junit, cert_days, image, s
     afterwards (also on failure and Ctrl-C): pod-to-pod across every pair of nodes, pod-to-service,
     DNS, self-healing, a rolling update with no replica unavailable, a claim on each StorageClass
     keeping its data, NetworkPolicy isolation between two tenants (where the plugin enforces
-    policy). The plugin's own health on each host (Calico's BGP sessions, Tungsten Fabric's
-    contrail-status). Each check passes, fails (what was expected, what was seen, diagnostics) or
+    policy). The plugin's own health (Calico's BGP sessions and Tungsten Fabric's contrail-status
+    on each host, Romana's host and block lists). Each check passes, fails (what was expected, what was seen, diagnostics) or
     is skipped with the reason. Exit 9 when a check failed."""
     from installer.verify import api as api_checks
     from installer.verify import results as verdicts
@@ -421,6 +421,7 @@ def verify(ctx, inventory, kubeconfig, output_format, junit, cert_days, image, s
         settings = cluster.settings
         found, exit_code, kubeconfig = _verify_hosts(cluster, cert_days, output_format)
         isolation, plugin = cluster.plugin.tenant_isolation, cluster.plugin.name
+        found += _plugin_checks(kubeconfig, found, plugin, cluster)
     else:
         from installer.inventory.schema import default
 
@@ -449,6 +450,29 @@ def _valid_cluster(inventory: str):
     return require_valid(inventory).cluster
 
 
+def _api_unanswered(found: list) -> str | None:
+    """Why the checks through the API cannot run (its first check skipped or unanswered), or None."""
+    from installer.verify import results as verdicts
+
+    first = next((r for r in found if r.group == "api"), None)
+    if first is not None and first.status == verdicts.SKIP:
+        return first.reason
+    if first is None or first.expected == "the API server answers":
+        return "the API server did not answer"
+    return None
+
+
+def _plugin_checks(kubeconfig: Path, found: list, plugin: str, cluster) -> list:
+    """The network plugin's checks asked through the API (Romana's), when the API server answered."""
+    from installer.inventory.model import CLUSTER
+    from installer.verify import api as api_checks
+    from installer.verify import plugin as plugin_checks
+
+    if _api_unanswered(found):
+        return []
+    return plugin_checks.run(api_checks.connect(kubeconfig), plugin, cluster.groups.get(CLUSTER, []))
+
+
 def _function_checks(kubeconfig: Path, found: list, image: str, dns_domain: str, external_name: str,
                      isolation: str | None, plugin: str | None) -> list:
     """The function checks, when the API server answered the API checks."""
@@ -456,9 +480,8 @@ def _function_checks(kubeconfig: Path, found: list, image: str, dns_domain: str,
     from installer.verify import function
     from installer.verify import results as verdicts
 
-    first = next((r for r in found if r.group == "api"), None)
-    if first is None or first.status == verdicts.SKIP or first.expected == "the API server answers":
-        reason = first.reason if first is not None and first.status == verdicts.SKIP else "the API server did not answer"
+    reason = _api_unanswered(found)
+    if reason:
         return [verdicts.Result("function", "function checks", "cluster", verdicts.SKIP, reason=reason)]
     timer = verdicts.Timer()
     try:
