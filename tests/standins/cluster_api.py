@@ -43,7 +43,11 @@ ROMANA_ANNOTATION = "net.beta.kubernetes.io/network-policy"
 KINDS = {("api/v1", "namespaces"): ("v1", "Namespace", False),
          ("api/v1", "pods"): ("v1", "Pod", True),
          ("api/v1", "services"): ("v1", "Service", True),
-         ("apis/networking.k8s.io/v1", "networkpolicies"): ("networking.k8s.io/v1", "NetworkPolicy", True)}
+         ("apis/networking.k8s.io/v1", "networkpolicies"): ("networking.k8s.io/v1", "NetworkPolicy", True),
+         ("apis/apps/v1", "deployments"): ("apps/v1", "Deployment", True),
+         ("api/v1", "persistentvolumeclaims"): ("v1", "PersistentVolumeClaim", True),
+         ("api/v1", "persistentvolumes"): ("v1", "PersistentVolume", False),
+         ("apis/storage.k8s.io/v1", "storageclasses"): ("storage.k8s.io/v1", "StorageClass", False)}
 ROUTE = re.compile(r"^/(?P<group>api/v1|apis/[^/]+/[^/]+)(?:/namespaces/(?P<namespace>[^/]+)(?=/))?"
                    r"/(?P<resource>[a-z]+)(?:/(?P<name>[^/]+))?(?P<log>/log)?$")
 
@@ -56,14 +60,26 @@ sys.exit(tool(os.path.basename(sys.argv[0]), sys.argv[1:], json.load(open({state
 
 
 class ClusterApi(StandinServer):
-    def __init__(self, nodes=("node1", "node2", "node3"), dns: dict | None = None, policy: str | None = None):
-        self.nodes, self.scenario, self.requests = list(nodes), {"dns": dns, "policy": policy}, []
+    """nodes: the cluster's (all Ready). dns, policy: see above. heals: a Deployment replaces a
+    deleted pod; rollout_dip: a rolling update removes an old pod before its replacement is up
+    (as with maxUnavailable 1), instead of the surge maxUnavailable 0 asks for. volumes: None (no
+    StorageClass), "keep" (a claim binds a Retain volume whose directory every pod mounting it
+    shares), "lose" (each pod gets an empty directory) or "pending" (no claim ever binds)."""
+
+    def __init__(self, nodes=("node1", "node2", "node3"), dns: dict | None = None, policy: str | None = None,
+                 heals: bool = True, rollout_dip: bool = False, volumes: str | None = None):
+        self.nodes, self.requests = list(nodes), []
+        self.scenario = {"dns": dns, "policy": policy, "heals": heals, "rollout_dip": rollout_dip, "volumes": volumes}
         self.objects: dict[tuple, dict] = {}  # (resource, namespace, name) -> object
         self.lock, self.addresses = threading.RLock(), 0
         self.dir = Path(tempfile.mkdtemp(prefix="kinstall-standin-"))
         for name in ("default", "kube-system"):
             self._keep("namespaces", None, {"metadata": {"name": name, "labels": {
                 "kubernetes.io/metadata.name": name}}, "status": {"phase": "Active"}})
+        if volumes is not None:
+            self._keep("storageclasses", None, {"metadata": {"name": "local-storage"}, "provisioner":
+                                                "kubernetes.io/no-provisioner", "reclaimPolicy": "Retain",
+                                                "volumeBindingMode": "Immediate"})
         if dns is not None:
             self._keep("services", "kube-system", {"metadata": {"name": "kube-dns", "namespace": "kube-system"},
                                                    "spec": {"clusterIP": "10.96.0.10", "selector": {"k8s-app": "kube-dns"},
@@ -117,6 +133,7 @@ class ClusterApi(StandinServer):
         key = (resource, namespace, name)
         if method == "POST" and name is None:
             return self._create(resource, namespace, api_version, kind, body)
+        self._reconcile()  # the controllers act between any two requests
         if method == "GET" and name is None:
             found = [o for (r, ns, _), o in self.objects.items() if r == resource and ns == namespace]
             return 200, _list(f"{kind}List", [o for o in found if _selected(query.get("labelSelector"), o)])
@@ -135,7 +152,20 @@ class ClusterApi(StandinServer):
                     del self.objects[other]
                 self.objects[key]["status"] = {"phase": "Terminating"}
                 return 200, _public(self.objects[key])
-            return 200, _public(self.objects.pop(key))
+            gone = self.objects.pop(key)
+            if resource == "persistentvolumeclaims" and gone.get("spec", {}).get("volumeName"):
+                volume = self.objects[("persistentvolumes", None, gone["spec"]["volumeName"])]
+                volume["status"] = {"phase": "Released"}
+            return 200, _public(gone)
+        if method == "PATCH" and resource in ("deployments", "persistentvolumes"):
+            target = self.objects[key]
+            before = json.dumps(target.get("spec"))
+            _merge(target, body)
+            if resource == "deployments" and json.dumps(target.get("spec")) != before:
+                target["metadata"]["generation"] += 1
+            if resource == "persistentvolumes" and not target["spec"].get("claimRef"):
+                target["status"] = {"phase": "Available"}
+            return 200, _public(target)
         return 405, status(405, "MethodNotAllowed", f"the stand-in does not serve {method} {parts.path}")
 
     def _create(self, resource, namespace, api_version, kind, body):
@@ -161,10 +191,88 @@ class ClusterApi(StandinServer):
             obj["spec"]["clusterIP"] = f"10.96.{len(self.objects) % 250}.{self._address() % 250 + 1}"
         elif resource == "pods":
             self._schedule(obj)
+        elif resource == "deployments":
+            obj["metadata"]["generation"] = 1
+            obj["status"] = {}
+        elif resource == "persistentvolumeclaims":
+            self._bind(obj)
         self._keep(resource, namespace, obj)
-        if resource == "pods" and obj["spec"].get("restartPolicy", "Always") != "Always":
-            threading.Thread(target=self._play, args=(obj,), daemon=True).start()
+        if resource == "pods":
+            self._start(obj)
+        self._reconcile()
         return 201, _public(obj)
+
+    def _start(self, pod):
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"].get("volumes") or []
+                  if "persistentVolumeClaim" in v]
+        namespace = pod["metadata"]["namespace"]
+        if any(self.objects.get(("persistentvolumeclaims", namespace, c), {}).get("status", {}).get("phase") != "Bound"
+               for c in claims):  # as the scheduler does: not before every claim is bound
+            pod["status"] = {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                                                                 "reason": "Unschedulable"}]}
+            return
+        if pod["spec"].get("restartPolicy", "Always") != "Always":
+            threading.Thread(target=self._play, args=(pod,), daemon=True).start()
+
+    def _bind(self, claim):
+        """A claim of the stand-in's StorageClass binds to a volume made for it (the "pending"
+        scenario: never)."""
+        if self.scenario["volumes"] in (None, "pending") or claim["spec"].get("storageClassName") != "local-storage":
+            claim["status"] = {"phase": "Pending"}
+            return
+        name = f"local-{claim['metadata']['name']}-{self._address()}"
+        self._keep("persistentvolumes", None, {
+            "metadata": {"name": name}, "spec": {"storageClassName": "local-storage", "capacity": {"storage": "1Gi"},
+                                                 "persistentVolumeReclaimPolicy": "Retain",
+                                                 "claimRef": {"namespace": claim["metadata"]["namespace"],
+                                                              "name": claim["metadata"]["name"]}},
+            "status": {"phase": "Bound"}})
+        (self.dir / "volumes" / name).mkdir(parents=True)
+        claim["spec"]["volumeName"] = name
+        claim["status"] = {"phase": "Bound"}
+
+    def _mounts(self, pod) -> dict[str, Path]:
+        """mountPath -> the directory standing for the volume there."""
+        namespace, found = pod["metadata"]["namespace"], {}
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["spec"].get("volumes") or []
+                  if "persistentVolumeClaim" in v}
+        for mount in pod["spec"]["containers"][0].get("volumeMounts") or []:
+            claim = self.objects[("persistentvolumeclaims", namespace, claims[mount["name"]])]
+            directory = self.dir / "volumes" / claim["spec"]["volumeName"]
+            if self.scenario["volumes"] == "lose":
+                directory = Path(tempfile.mkdtemp(dir=self.dir))
+            found[mount["mountPath"]] = directory
+        return found
+
+    def _reconcile(self):
+        """The Deployment controller, one step per call: replicas made up (when the scenario heals),
+        then a rolling update one pod at a time."""
+        for key, deployment in [(k, v) for k, v in self.objects.items() if k[0] == "deployments"]:
+            namespace, spec = key[1], deployment["spec"]
+            template = json.dumps(spec["template"], sort_keys=True)
+            pods = [p for (r, ns, _), p in self.objects.items() if r == "pods" and ns == namespace
+                    and _matches(spec["selector"], p["metadata"].get("labels") or {})]
+            old = [p for p in pods if p.get("_template") != template]
+            if old and self.scenario["rollout_dip"] and len(pods) >= spec["replicas"]:
+                self.objects.pop(("pods", namespace, old[0]["metadata"]["name"]))
+            elif old and len(pods) > spec["replicas"]:
+                self.objects.pop(("pods", namespace, old[0]["metadata"]["name"]))
+            elif old or (len(pods) < spec["replicas"] and (self.scenario["heals"] or not deployment.get("_filled"))):
+                self._pod_of(deployment, namespace, template)
+            pods = [p for (r, ns, _), p in self.objects.items() if r == "pods" and ns == namespace
+                    and _matches(spec["selector"], p["metadata"].get("labels") or {})]
+            deployment["_filled"] = deployment.get("_filled") or len(pods) >= spec["replicas"]
+            deployment["status"] = {"observedGeneration": deployment["metadata"]["generation"], "replicas": len(pods),
+                                    "updatedReplicas": sum(p.get("_template") == template for p in pods),
+                                    "availableReplicas": len(pods), "readyReplicas": len(pods)}
+
+    def _pod_of(self, deployment, namespace, template):
+        pod = {"apiVersion": "v1", "kind": "Pod", "_template": template, "metadata": {
+            **json.loads(json.dumps(deployment["spec"]["template"]["metadata"])),
+            "name": f"{deployment['metadata']['name']}-{uuid.uuid4().hex[:5]}", "namespace": namespace,
+            "uid": str(uuid.uuid4())}, "spec": json.loads(json.dumps(deployment["spec"]["template"]["spec"]))}
+        self._schedule(pod)
+        self._keep("pods", namespace, pod)
 
     def _keep(self, resource, namespace, obj):
         self.objects[(resource, namespace, obj["metadata"]["name"])] = obj
@@ -189,11 +297,15 @@ class ClusterApi(StandinServer):
         """Run the pod's script here, with the stand-in's tools first on PATH."""
         command = pod["spec"]["containers"][0]["command"]
         assert command[:2] == ["/bin/sh", "-c"], command
+        script = command[2]
+        with self.lock:
+            for path, directory in self._mounts(pod).items():  # the volume mounted: its directory there
+                script = script.replace(path.rstrip("/") + "/", f"{directory}/")
         with self.lock:
             (self.dir / "state.tmp").write_text(json.dumps({"scenario": self.scenario, "objects": [
                 [list(k), v] for k, v in self.objects.items()]}))
             (self.dir / "state.tmp").replace(self.dir / "state.json")  # whole, for a tool reading it now
-        done = subprocess.run(["sh", "-c", command[2]], capture_output=True, text=True, timeout=120,
+        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=120,
                               env={"PATH": f"{self.dir / 'bin'}:/usr/bin:/bin", "NAME": pod["metadata"]["name"],
                                    "STANDIN_POD": f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"})
         with self.lock:
@@ -209,6 +321,17 @@ class ClusterApi(StandinServer):
     def remaining(self, resource: str) -> list[str]:
         return sorted(name for (r, _, name), obj in self.objects.items() if r == resource
                       and obj.get("status", {}).get("phase") != "Terminating")
+
+
+def _merge(target: dict, patch: dict) -> None:
+    """A JSON merge patch (what the checks send): null removes a key."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
 
 
 def _list(kind, items):

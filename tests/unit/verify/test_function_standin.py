@@ -123,3 +123,53 @@ def test_the_stand_in_refuses_an_invalid_object_as_the_api_server_does(tmp_path)
         assert post(standin, "/api/v1/namespaces/nowhere/pods", function._pod("x", "busybox", "true"))[0] == 404
         assert post(standin, "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies",
                     {"metadata": {"name": "p"}, "spec": {"podSelector": [], "policyTypes": ["Ingress"]}})[0] == 422
+
+
+def _workloads(tmp_path, monkeypatch, **scenario):
+    monkeypatch.setattr(function, "WAIT", 8)  # the stand-in answers at once: no image to pull
+    with ClusterApi(NODES, **scenario) as standin:
+        connection = api.connect(standin.kubeconfig(tmp_path / "kubeconfig"))
+        core = client.CoreV1Api(connection)
+        with function.Namespace(core) as namespace:
+            found = function.workloads(core, client.AppsV1Api(connection), namespace.name, "busybox")
+            found += function.volumes(core, client.StorageV1Api(connection), namespace.name, "busybox")
+        return {r.name: r for r in found}, standin
+
+
+def test_a_deployment_that_heals_and_rolls_with_a_surge_and_a_volume_that_keeps_its_data_pass(tmp_path, monkeypatch):
+    found, standin = _workloads(tmp_path, monkeypatch, volumes="keep")
+    assert {name: r.status for name, r in found.items()} == {
+        "self-healing": "pass", "rolling update": "pass", "volume": "pass"}, found
+    assert found["rolling update"].seen == "completed; 2 of 2 replicas available throughout"
+    assert found["volume"].target == "local-storage"
+    # the Retain volume the check bound is Available again, and nothing is left behind
+    assert [v["status"]["phase"] for (r, _, _), v in standin.objects.items() if r == "persistentvolumes"] == \
+        ["Available"]
+    assert standin.remaining("namespaces") == ["default", "kube-system"]
+
+
+def test_a_deployment_that_does_not_replace_a_deleted_pod_fails_self_healing(tmp_path, monkeypatch):
+    found, _ = _workloads(tmp_path, monkeypatch, heals=False)
+    healing = found["self-healing"]
+    assert healing.status == "fail" and re.match(r"after deleting heal-\w+: 1 pod\(s\), not all available$", healing.seen)
+    assert (found["volume"].status, found["volume"].reason) == ("skip", "the cluster has no StorageClass")
+
+
+def test_a_rollout_that_takes_a_replica_away_fails_the_rolling_update(tmp_path, monkeypatch):
+    found, _ = _workloads(tmp_path, monkeypatch, rollout_dip=True)
+    assert found["self-healing"].status == "pass"
+    rollout = found["rolling update"]
+    assert (rollout.status, rollout.seen) == ("fail", "only 1 of 2 replicas available during the rollout")
+    assert rollout.expected == "2 of 2 available throughout (maxUnavailable 0)"
+
+
+@pytest.mark.parametrize("volumes, seen", [
+    ("lose", "claim-0-read Failed (claim Bound)"),
+    ("pending", "claim-0-write not finished (claim Pending)"),
+])
+def test_a_volume_that_loses_its_data_or_never_binds_fails_naming_the_step(tmp_path, monkeypatch, volumes, seen):
+    found, standin = _workloads(tmp_path, monkeypatch, volumes=volumes)
+    volume = found["volume"]
+    assert (volume.status, volume.seen) == ("fail", seen)
+    assert f"claim claim-0: {seen.split('claim ')[-1].rstrip(')')}" in volume.diagnostics
+    assert standin.remaining("namespaces") == ["default", "kube-system"]
