@@ -49,8 +49,8 @@ CONTENTS = {
 # binaries run on bookworm nodes (sid's runc does not), so the lab can upgrade a component for
 # real. The lab's inventory declares both releases' checksums and names the bookworm one as the
 # version. containerd comes from trixie (1.7): sid's 2.x serves only CRI v1, which the lab's
-# Kubernetes 1.20 kubelet cannot speak.
-NEWER = {"etcd": "sid", "containerd": "trixie"}
+# Kubernetes 1.20 kubelet cannot speak. The CNI plugins are the `bridge` network plugin's own.
+NEWER = {"etcd": "sid", "containerd": "trixie", "cni-plugins": "sid"}
 # A test image for the lab's runtime checks: Debian's static busybox in an OCI archive made here.
 TEST_IMAGE = "localhost/kinstall-busybox:lab"
 TEST_IMAGE_FILE = "images/kinstall-busybox.oci.tar"

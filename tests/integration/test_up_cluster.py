@@ -4,10 +4,12 @@ is a stand-in: kubeadm, kubelet, the control plane's images, kube-proxy and the 
 run on the nodes."""
 
 import base64
+import hashlib
 import json
 import os
 import re
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -356,16 +358,23 @@ def test_status_shows_the_nodes_the_etcd_members_and_the_last_run(cluster):
     assert f"last run: {last['id']} " in result.output  # status's own read is not a run of the cluster
 
 
-def test_containerd_upgrades_one_node_at_a_time_while_the_pods_keep_serving(cluster, test_image):
-    """For real: containerd 1.6.20 (bookworm) -> 1.7.24 (trixie, from the lab's files repository)
-    by re-running with a new containerd_version. Each node's containerd restarts after the one
-    before answers again; a pod on every node keeps its container (no restart) and their Service
-    keeps answering throughout; the second run changes nothing."""
+def test_containerd_and_the_cni_plugins_upgrade_one_node_at_a_time_while_the_pods_keep_serving(
+        cluster, test_image):
+    """For real: containerd 1.6.20 (bookworm) -> 1.7.24 (trixie) and the CNI plugins of the bridge
+    network plugin 1.1.1 (bookworm) -> sid's, from the lab's files repository, by re-running with a
+    new containerd_version and cni_version. Each node's containerd restarts after the one before
+    answers again; a pod on every node keeps its container (no restart) and their Service keeps
+    answering throughout; the second run changes nothing; pods started afterwards get their
+    network from the new plugins on every node and answer across nodes."""
     import threading
 
     from installer.lab import files_repo
 
-    newer = files_repo.manifest()["newer"]["containerd"]["version"]
+    found = files_repo.manifest()
+    newer, cni = found["newer"]["containerd"]["version"], found["newer"]["cni-plugins"]["version"]
+    assert cni != found["components"]["cni-plugins"]["version"]
+    with tarfile.open(Path(found["dir"]) / found["newer"]["cni-plugins"]["path"]) as release:
+        new_bridge = hashlib.sha256(release.extractfile("./bridge").read()).hexdigest()
     ssh(cluster, "node1", f"sed 's/echo/steady/g' /var/tmp/echo.yaml > /var/tmp/steady.yaml && "
                           f"{KUBECTL} apply -f /var/tmp/steady.yaml >/dev/null")
     pods = "get pods -l app=steady -o jsonpath='{range .items[*]}{.metadata.name} " \
@@ -392,7 +401,9 @@ def test_containerd_upgrades_one_node_at_a_time_while_the_pods_keep_serving(clus
     inventory = Path(cluster.inventory)
     document = yaml.safe_load(inventory.read_text())
     assert newer in document["all"]["vars"]["containerd_archive_checksums"]["amd64"]  # the lab declares both
+    assert cni in document["all"]["vars"]["cni_binary_checksums"]["amd64"]
     document["all"]["vars"]["containerd_version"] = newer
+    document["all"]["vars"]["cni_version"] = cni
     inventory.write_text(yaml.safe_dump(document, sort_keys=False))
     result = CliRunner().invoke(cli, ["up", cluster.inventory, "--yes", "--stages", "download,runtime",
                                       "--check-idempotent"])
@@ -411,6 +422,22 @@ def test_containerd_upgrades_one_node_at_a_time_while_the_pods_keep_serving(clus
     assert all(later - earlier > 300_000 for earlier, later in zip(starts, starts[1:])), starts
     after = sorted(tuple(r.split()) for r in kubectl(cluster, pods).stdout.split("\n") if r.strip())
     assert after == before  # the same containers, never restarted
+    for node in cluster.nodes:
+        installed = ssh(cluster, node, "sha256sum /opt/cni/bin/bridge").stdout.split()[0]
+        assert installed == new_bridge, node
+    # New sandboxes, set up by the new plugins on every node, answer from another node.
+    kubectl(cluster, "delete pods -l app=steady --wait=false")
+    fresh = "get pods -l app=steady -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase} " \
+            "{.status.podIP}{\"\\n\"}{end}'"
+
+    def replaced():
+        rows = [r.split() for r in kubectl(cluster, fresh).stdout.split("\n") if r.strip()]
+        running = [r for r in rows if len(r) == 3 and r[1] == "Running" and r[0] not in {b[0] for b in before}]
+        return running if len(running) == len(cluster.nodes) and len(rows) == len(cluster.nodes) else None
+
+    for name, _, ip in _wait(cluster, "a new steady pod Running on every node", replaced):
+        answer = ssh(cluster, "node2", f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {ip} 8080 | tail -n 1")
+        assert answer.stdout.strip() == name, (name, ip, answer.stdout)
     kubectl(cluster, "delete -f /var/tmp/steady.yaml --wait=false")
 
 
