@@ -405,6 +405,23 @@ def test_an_etcd_snapshot_restored_brings_back_the_data_it_saved(run_lab):
     assert not [t for t in last_record(run_lab)["tasks"] if t["changed"]]
 
 
+def test_the_inventory_copied_elsewhere_cannot_give_running_members_a_new_ca(run_lab, tmp_path):
+    """kinstall keeps a cluster's state (its etcd CA among it) by the inventory's path: a copy of
+    the inventory has a state of its own and a CA of its own. Its run stops before any host
+    changes, naming the members that hold data, and etcd keeps running on its old certificates."""
+    certificates = "sha256sum /etc/etcd/pki/*; systemctl show etcd -p ExecMainStartTimestampMonotonic"
+    before = {node: ssh(run_lab, node, certificates).stdout for node in run_lab.nodes}
+    copy = _variant(run_lab, tmp_path)
+    result = CliRunner().invoke(cli, ["up", copy, "--yes", "--stages", "etcd"])
+    assert result.exit_code == 4, result.output
+    said = " ".join(result.output.split())
+    assert "node1, node2, node3 hold etcd data and trust another CA than the one kinstall keeps" in said, said
+    assert not [t for t in last_record(run_lab)["tasks"] if t["changed"]]
+    assert {node: ssh(run_lab, node, certificates).stdout for node in run_lab.nodes} == before
+    health = ssh(run_lab, "node1", "etcdctl.sh endpoint health --cluster 2>&1").stdout
+    assert health.count("is healthy") == 3, health
+
+
 def test_verify_after_the_node_stages_passes_and_names_a_stopped_etcd_member(run_lab, tmp_path):
     """After the node stages alone: every infrastructure check those stages installed passes (etcd
     over TLS on each member and its quorum, containerd answering, certificates), those of later
