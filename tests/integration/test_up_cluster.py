@@ -426,7 +426,7 @@ def test_containerd_and_the_cni_plugins_upgrade_one_node_at_a_time_while_the_pod
         installed = ssh(cluster, node, "sha256sum /opt/cni/bin/bridge").stdout.split()[0]
         assert installed == new_bridge, node
     # New sandboxes, set up by the new plugins on every node, answer from another node.
-    kubectl(cluster, "delete pods -l app=steady --wait=false")
+    kubectl(cluster, "delete pods -l app=steady --wait=false --grace-period=1")  # httpd as PID 1 ignores SIGTERM
     fresh = "get pods -l app=steady -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase} " \
             "{.status.podIP}{\"\\n\"}{end}'"
 
