@@ -283,12 +283,12 @@ class _Writer(threading.Thread):
     def run(self):
         while not self.stop.is_set():
             n = self.done + len(self.failed)
-            error = self._write(n)
+            lost = error = self._write(n)  # lost: None once the write went through
             if error is not None:
                 time.sleep(0.5)
-                again = self._write(n)
-                (self.failed if again is not None else self.retried).append(again or error)
-            if error is None or again is None:
+                lost = self._write(n)
+                (self.failed if lost is not None else self.retried).append(lost or error)
+            if lost is None:
                 self.done += 1
                 now = time.monotonic()
                 self.longest_gap, self._last = max(self.longest_gap, now - self._last), now
