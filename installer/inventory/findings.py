@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 ERROR = "error"
 WARNING = "warning"
+NOTE = "note"  # information: neither an error nor something to fix
 
 
 def json_path(path: tuple) -> str:
@@ -56,6 +57,10 @@ class Report:
         return [f for f in self.sorted() if f.severity == WARNING]
 
     @property
+    def notes(self) -> list[Finding]:
+        return [f for f in self.sorted() if f.severity == NOTE]
+
+    @property
     def ok(self) -> bool:
         return not any(f.severity == ERROR for f in self.findings)
 
@@ -71,5 +76,6 @@ class Report:
             "valid": self.ok,
             "errors": len(self.errors),
             "warnings": len(self.warnings),
+            "notes": len(self.notes),
             "findings": [asdict(f) for f in self.sorted()],
         }

@@ -15,16 +15,18 @@ from installer.inventory.schema import suggest
 
 CONTROL_PLANE, NODES, ETCD, CLUSTER = "kube_control_plane", "kube_node", "etcd", "k8s_cluster"
 CORE_GROUPS = (CONTROL_PLANE, NODES, ETCD, CLUSTER, "calico_rr", "bastion")
+# Kubespray's operational groups: hosts to recover (recover-control-plane.yml) and to add (scale.yml).
+OPERATIONAL_GROUPS = ("broken_kube_control_plane", "broken_etcd", "for_scale")
 # Kubespray's earlier names, read as the current ones.
 GROUP_ALIASES = {"kube-master": CONTROL_PLANE, "kube_master": CONTROL_PLANE, "kube-node": NODES,
-                 "k8s-cluster": CLUSTER}
+                 "k8s-cluster": CLUSTER, "calico-rr": "calico_rr"}
 VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
 INVENTORY_NAMES = ("hosts.yaml", "hosts.yml", "inventory.yaml", "inventory.yml", "hosts.ini", "inventory.ini",
                    "hosts")
 
 
 def known_groups() -> set[str]:
-    return set(CORE_GROUPS) | plugins.all_groups() | {"all", "ungrouped"}
+    return set(CORE_GROUPS) | set(OPERATIONAL_GROUPS) | plugins.all_groups() | {"all", "ungrouped"}
 
 
 def shown(path: Path) -> str:
@@ -271,6 +273,12 @@ class Inventory:
                     base[key] = (value, source)
             self._group_cache[groups] = base
         return base
+
+    def sources(self):
+        """Every mapping of variables in the inventory, once each: groups' then hosts'."""
+        for owner in list(self.groups.values()) + list(self.hosts.values()):
+            yield from owner.inline
+            yield from owner.files
 
     def value(self, host_name: str, key: str, default=None):
         found = self.resolve(host_name).get(key)

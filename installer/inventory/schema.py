@@ -14,7 +14,8 @@ from jsonschema.exceptions import best_match
 
 from installer import plugins
 from installer.inventory.documents import Document
-from installer.inventory.findings import Finding
+from installer.inventory import kubespray
+from installer.inventory.findings import WARNING, Finding
 
 FORMATS = FormatChecker()
 
@@ -139,6 +140,10 @@ def _message(error) -> str:
                 message += "; write the number without quotes"
         return message
     if error.validator == "enum":
+        name = next((p for p in reversed(error.absolute_path) if isinstance(p, str)), None)
+        feature = kubespray.asked(name, value) if name else None
+        if feature:
+            return feature.refusal(name, value)
         choices = ", ".join(str(c) for c in error.validator_value)
         hint = suggest(str(value), [str(c) for c in error.validator_value])
         return f"'{value}' is not one of: {choices}{hint}"
@@ -172,14 +177,37 @@ def _unknown_keys(doc: Document, error, base: tuple) -> list[Finding]:
         if kind == "group":
             text = f"unknown key '{key}' in a group; a group holds only hosts, children and vars{suggest(key, allowed)}"
         elif kind == "vars":
-            owner = plugins.REGISTRY.get(key)
-            text = f"unknown variable '{key}'{suggest(key, allowed)}"
-            if owner:
-                text += f" (to choose the network plugin, set kube_network_plugin: {key})"
+            finding = _unknown_variable(doc, path, key, allowed)
+            if finding:
+                out.append(finding)
+            continue
         else:
             text = f"unknown key '{key}'{suggest(key, allowed)}"
         out.append(doc.finding(path, text, rule="schema", key=True))
     return out
+
+
+# kinstall's earlier names of Kubespray's settings: named, so the fix is plain.
+RENAMED = {"calico_nat_outgoing": "nat_outgoing"}
+
+
+def _unknown_variable(doc: Document, path: tuple, key: str, allowed: set) -> Finding | None:
+    """A name outside kinstall's schema: Kubespray's names are judged by their status later
+    (rules.kubespray_names); a slip of the keyboard from a known name is an error; anything else
+    is a warning, since inventories also hold other tools' and their users' own variables."""
+    if key in kubespray.names():
+        return None
+    if key in RENAMED:
+        return doc.finding(path, f"'{key}' is now '{RENAMED[key]}', Kubespray's name for it: rename it",
+                           rule="schema", key=True)
+    if key in plugins.REGISTRY:
+        return doc.finding(path, f"unknown variable '{key}' (to choose the network plugin, set "
+                           f"kube_network_plugin: {key})", rule="schema", key=True)
+    close = kubespray.near(key, allowed | set(kubespray.names()))
+    if close:
+        return doc.finding(path, f"unknown variable '{key}'; did you mean '{close}'?", rule="schema", key=True)
+    return doc.finding(path, f"variable '{key}' is neither kinstall's nor Kubespray's: kinstall does not use "
+                       "it (Ansible still sees it)", severity=WARNING, rule="unknown-variable", key=True)
 
 
 def validate_document(doc: Document, root: str = "inventory") -> list[Finding]:

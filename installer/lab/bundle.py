@@ -87,6 +87,10 @@ def inventory_vars(found: dict) -> dict:
               "kube_proxy_conntrack_max_per_core": 0,
               # No CoreDNS image can be made here (only Kubernetes' own are built from source).
               "dns_mode": "none",
+              # The lab's kernel has no IPVS (Kubespray's default mode, and kinstall's).
+              "kube_proxy_mode": "iptables",
+              # kubelet 1.20 would check the node's kernel settings, which the lab stands in for.
+              "kubelet_protect_kernel_defaults": False,
               # kinstall verify's pods: the lab's own busybox, which the bundle brings to every node.
               "verify_image": files_repo.TEST_IMAGE}
     for component, variable in KUBE_CHECKSUM_VARIABLES.items():

@@ -56,7 +56,7 @@ PLUGIN = NetworkPlugin(
             "description": "The cluster's BGP AS number.",
             "type": ["integer", "string"], "pattern": "^[0-9]+$", "x-kinstall-form": "a number", "default": 64512,
         },
-        "calico_nat_outgoing": {
+        "nat_outgoing": {
             "description": "Masquerade traffic from pods to destinations outside the pool.",
             "type": "boolean", "default": True,
         },
@@ -70,7 +70,7 @@ PLUGIN = NetworkPlugin(
         },
         "typha_replicas": {
             "description": "Typha replicas when Typha is enabled.",
-            "type": "integer", "minimum": 1, "default": 3,
+            "type": "integer", "minimum": 1, "default": 1,
         },
     },
     groups=("calico_rr",),

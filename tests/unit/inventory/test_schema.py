@@ -42,8 +42,16 @@ def test_unknown_variable_gets_a_suggestion_at_the_keys_line():
         "h.yml:3:5: $.all.vars.kube_pods_subnett: unknown variable 'kube_pods_subnett'; did you mean 'kube_pods_subnet'?"]
 
 
-def test_unknown_variable_without_a_close_match_has_no_suggestion():
-    assert _messages("zzz_qqq: 1\n", root="vars") == ["h.yml:1:1: $.zzz_qqq: unknown variable 'zzz_qqq'"]
+def test_a_variable_far_from_every_known_name_is_a_warning_without_a_suggestion():
+    assert _messages("zzz_qqq: 1\n", root="vars") == [
+        "h.yml:1:1: $.zzz_qqq: warning: variable 'zzz_qqq' is neither kinstall's nor Kubespray's: kinstall "
+        "does not use it (Ansible still sees it)"]
+
+
+def test_kinstalls_old_name_of_a_kubespray_setting_names_the_new_one():
+    assert _messages("calico_nat_outgoing: false\n", root="vars") == [
+        "h.yml:1:1: $.calico_nat_outgoing: 'calico_nat_outgoing' is now 'nat_outgoing', Kubespray's name for it: "
+        "rename it"]
 
 
 def test_templated_values_are_left_to_ansible():
