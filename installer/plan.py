@@ -35,6 +35,8 @@ class Plan:
     upgrade_batches: dict = field(default_factory=dict)
     # What kinstall installed before (existing.installed), and how this inventory differs.
     installed: dict | None = None
+    # Where the cluster differs from the one Kubespray would build from this inventory.
+    kubespray_differences: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -103,6 +105,7 @@ def make(cluster: Cluster, installed: dict | None = None) -> Plan:
                         "data_path": plugin.data_path, "network_policy": plugin.network_policy},
         components={"kubernetes": cluster.release.version, **cluster.components},
         groups={name: hosts for name, hosts in g.items() if hosts},
+        kubespray_differences=[d.text() for d in cluster.kubespray_differences],
     )
     table = _stage_hosts(cluster)
     for stage in STAGES:
@@ -173,4 +176,7 @@ def render(plan: Plan) -> str:
               f"{' (' + _hosts(control[1:]) + ')' if control[1:] else ' (none)'}, then the workers "
               f"{up['worker_batch_size']} at a time in {len(up['workers'])} batch(es), each drained and "
               "uncordoned; the first failed host stops the run (`--resume` continues)"]
+    lines += ["", "  differs from what Kubespray builds from this inventory:"
+              + ("" if plan.kubespray_differences else " nothing")]
+    lines += [f"    {text}" for text in plan.kubespray_differences]
     return "\n".join(lines)

@@ -31,6 +31,8 @@ class Cluster:
     groups: dict[str, list[str]]
     hosts: dict[str, Node] = field(default_factory=dict)
     ansible_overlay: dict = field(default_factory=dict)  # see Inventory.ansible_overlay
+    # Where the cluster differs from the one Kubespray would build from this inventory.
+    kubespray_differences: list = field(default_factory=list)
 
     @property
     def components(self) -> dict[str, str]:
@@ -53,6 +55,8 @@ def _ordered(inventory: Inventory, group: str) -> list[str]:
 
 
 def build(inventory: Inventory, settings: dict, file: str) -> Cluster:
+    from installer.inventory import kubespray, schema
+
     values = {name: setting.value for name, setting in settings.items()}
     groups = {name: _ordered(inventory, name) for name in
               (CONTROL_PLANE, NODES, ETCD, CLUSTER, *sorted(plugins.all_groups()))}
@@ -62,8 +66,10 @@ def build(inventory: Inventory, settings: dict, file: str) -> Cluster:
         roles += tuple(group for group in sorted(plugins.all_groups()) if name in groups[group])
         if not roles:
             continue
-        hosts[name] = Node(name=name, address=str(inventory.value(name, "ansible_host", name)),
+        address = inventory.value(name, "ansible_host") or inventory.value(name, "ansible_ssh_host", name)
+        hosts[name] = Node(name=name, address=str(address),
                            ip=inventory.value(name, "ip"), roles=roles)
     return Cluster(inventory_file=file, name=values["cluster_name"], release=releases.get(values["kube_version"]),
                    plugin=plugins.get(values["kube_network_plugin"]), settings=values, groups=groups, hosts=hosts,
-                   ansible_overlay=inventory.ansible_overlay())
+                   ansible_overlay=inventory.ansible_overlay(),
+                   kubespray_differences=kubespray.differences(inventory.sources(), settings, schema.variables()))

@@ -69,7 +69,9 @@ class Report:
         return sorted(unique, key=lambda f: (f.file, f.line, f.column, f.path, f.message))
 
     def as_text(self) -> str:
-        return "\n".join(f.text() for f in self.sorted())
+        """Every finding; notes only when there is no error (then the errors are what matters)."""
+        shown = [f for f in self.sorted() if f.severity != NOTE or self.ok]
+        return "\n".join(f.text() for f in shown)
 
     def as_json(self) -> dict:
         return {

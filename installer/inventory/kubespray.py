@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import json
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -82,6 +83,13 @@ def _text(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _short(value) -> str:
+    if value is None:
+        return "none"
+    text = json.dumps(value) if isinstance(value, (list, dict)) else _text(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _truth(value):
     if isinstance(value, bool):
         return value
@@ -127,6 +135,52 @@ def features() -> tuple[Feature, ...]:
 def deliberate() -> dict[str, str]:
     """Names kinstall implements with another default than Kubespray's, and why."""
     return dict(_table().get("deliberate", {}))
+
+
+@functools.cache
+def unbuilt() -> dict[str, dict]:
+    """Kubespray features on by default that kinstall does not build: what that means (why) and
+    the values of kinstall's settings under which it matters (needs)."""
+    return dict(_table().get("unbuilt", {}))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A setting on which the cluster kinstall builds differs from the one Kubespray would."""
+    name: str
+    kinstall: object  # what the cluster gets
+    kubespray: object  # what Kubespray would do with the same inventory
+    why: str
+    where: str  # file:line of the setting, or "" where the inventory leaves it unset
+
+    def text(self) -> str:
+        place = f" ({self.where})" if self.where else ""
+        return f"{self.name}{place}: kinstall {_short(self.kinstall)}, Kubespray {_short(self.kubespray)}: {self.why}"
+
+
+def differences(sources, settings: dict, implemented) -> list[Difference]:
+    """Where the cluster differs from Kubespray's for this inventory. sources: every VarSource of
+    the inventory; settings: kinstall's resolved cluster settings (name -> Setting); implemented:
+    every name kinstall's schema defines."""
+    found: dict[str, Difference] = {}
+    set_here: dict[str, object] = {}
+    for source in sources:
+        for name, value in source.data.items():
+            set_here.setdefault(name, (value, source))
+            if name in implemented or is_switch(name) or name not in names() or not differs(name, value):
+                continue
+            found.setdefault(name, Difference(name, "does not use it", value, "Kubespray setting kinstall does "
+                                              "not implement", source.label(name)))
+    for name, why in deliberate().items():
+        if name in settings and settings[name].source is None:
+            found[name] = Difference(name, settings[name].value, names()[name].default, why, "")
+    for name, entry in unbuilt().items():
+        value, source = set_here.get(name, (names()[name].default, None))
+        needed = all(name in settings and settings[name].value == want for name, want in entry["needs"].items())
+        if needed and _truth(value) is True:
+            found[name] = Difference(name, "does not build it", value, entry["why"],
+                                     source.label(name) if source else "")
+    return sorted(found.values(), key=lambda d: d.name)
 
 
 @functools.cache

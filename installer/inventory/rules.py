@@ -469,10 +469,9 @@ def romana_route_publisher(ctx: Context):
 
 def kubespray_names(ctx: Context):
     """Kubespray's names that kinstall does not implement: refused where the value asks for a
-    feature kinstall does not offer; inert ones set away from Kubespray's default, named once."""
+    feature kinstall does not offer; where the cluster will differ from Kubespray's, said once."""
     implemented = set(schema.variables())
-    inert: dict[str, str] = {}
-    templated: dict[str, tuple] = {}
+    templated: dict[str, object] = {}
     for source in ctx.inventory.sources():
         for name, value in source.data.items():
             if name in implemented:
@@ -480,35 +479,28 @@ def kubespray_names(ctx: Context):
             feature = kubespray.asked(name, value)
             if feature:
                 yield source.finding(name, feature.refusal(name, value), rule="not-offered", key=True)
-            elif kubespray.is_switch(name):
-                if kubespray.templated(value) and kubespray.differs(name, value):
-                    templated.setdefault(name, source)
-            elif name in kubespray.names() and kubespray.differs(name, value):
-                inert.setdefault(name, source.label(name))
+            elif kubespray.is_switch(name) and kubespray.templated(value) and kubespray.differs(name, value):
+                templated.setdefault(name, source)
     for name, source in sorted(templated.items()):
         yield source.finding(name, f"'{name}' is a Jinja expression, which kinstall cannot evaluate; if it "
                              "comes out as switching on a feature kinstall does not offer, the cluster will "
                              "not have it", severity=WARNING, rule="not-offered", key=True)
-    if inert:
-        listed = ", ".join(f"{name} ({where})" for name, where in sorted(inert.items()))
-        yield ctx.root(f"{len(inert)} Kubespray setting{'s' if len(inert) != 1 else ''} that kinstall does not "
-                       f"use {'are' if len(inert) != 1 else 'is'} set away from Kubespray's default; the cluster "
-                       f"is built as with the defaults (`kinstall plan` lists them): {listed}",
-                       severity=WARNING, rule="kubespray-inert")
-
-
-def kubespray_deliberate(ctx: Context):
-    """Where kinstall's default is not Kubespray's on purpose, said once per run."""
-    unset = {name: why for name, why in kubespray.deliberate().items()
-             if name in ctx.settings and ctx.settings[name].source is None}
-    if unset:
-        listed = "; ".join(f"{name}: {ctx.settings[name].value} ({why})" for name, why in sorted(unset.items()))
-        yield ctx.root(f"kinstall's defaults differ from Kubespray's here: {listed}", severity=NOTE,
-                       rule="kubespray-defaults")
+    differences = kubespray.differences(ctx.inventory.sources(), ctx.settings, implemented)
+    unused = [d for d in differences if d.where and d.kinstall == "does not use it"]
+    if unused:
+        yield ctx.root(f"{len(unused)} Kubespray setting{'s' if len(unused) != 1 else ''} that kinstall does not "
+                       f"use {'are' if len(unused) != 1 else 'is'} set away from Kubespray's default; the cluster "
+                       "is built as with the defaults (`kinstall plan` lists them): "
+                       + ", ".join(f"{d.name} ({d.where})" for d in unused), severity=WARNING, rule="kubespray-inert")
+    others = [d for d in differences if d not in unused]
+    if others:
+        yield ctx.root(f"the cluster differs from the one Kubespray would build on {len(others)} setting"
+                       f"{'s' if len(others) != 1 else ''} ({', '.join(d.name for d in others)}); "
+                       "`kinstall plan` says how", severity=NOTE, rule="kubespray-defaults")
 
 
 RULES = (
-    kubespray_names, kubespray_deliberate, groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
+    kubespray_names, groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
     plugin_groups, tenant_isolation, calico_encapsulation, component_versions, runtime_cri, download_source,
     storage_classes,

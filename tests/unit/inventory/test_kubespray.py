@@ -1,0 +1,160 @@
+"""Kubespray's vocabulary: its inventories validate unchanged, its names keep their meaning and
+default, features kinstall does not build are refused only when asked for, typos are still caught."""
+
+import csv
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from installer.cli import cli
+from installer.inventory import kubespray, schema
+from installer.inventory.validate import validate
+
+ROOT = Path(__file__).resolve().parents[3]
+CORPUS = ROOT / "tests" / "fixtures" / "kubespray"
+REFERENCE = ROOT.parent / "shared" / "reference" / "kubespray-variables.tsv"
+EXPECTED = yaml.safe_load((CORPUS / "expected.yml").read_text())
+
+
+def _inventory(case: str) -> Path:
+    folder = CORPUS / case
+    return folder / ("inventory.ini" if case == "sample" else "ci_inventory.yml")
+
+
+def test_kubesprays_sample_validates_with_exit_0_in_under_a_second():
+    started = time.perf_counter()
+    result = CliRunner().invoke(cli, ["validate", str(_inventory("sample"))])
+    elapsed = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    assert "valid: cluster cluster.local" in result.output
+    assert "unknown variable" not in result.output
+    assert elapsed < 1.0, f"the sample took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_each_corpus_case_is_accepted_or_refused_only_for_a_named_feature(case):
+    result = validate(_inventory(case))
+    errors = result.report.errors
+    for error in errors:
+        assert error.rule in ("not-offered", "schema") and " asks for " in error.message, error.text()
+        assert "kinstall offers" in error.message, error.text()
+    verdict = "valid" if not errors else {"refused": sorted({e.path.rsplit(".", 1)[-1] for e in errors})}
+    assert verdict == EXPECTED[case]
+
+
+def test_the_corpus_holds_the_sample_and_every_ci_scenario():
+    scenarios = {f"ci/{p.name}" for p in (CORPUS / "ci").iterdir()}
+    assert set(EXPECTED) == scenarios | {"sample"}
+    assert len(scenarios) >= 60
+
+
+@pytest.mark.parametrize("typo, meant", [
+    ("kube_network_plugn", "kube_network_plugin"),
+    ("kube_verison", "kube_version"),
+    ("etcd_deployment_tpye", "etcd_deployment_type"),
+])
+def test_typos_of_known_names_are_errors_with_the_right_suggestion(tmp_path, typo, meant):
+    (tmp_path / "hosts.yml").write_text(
+        f"all:\n  vars:\n    {typo}: x\n  children:\n    kube_control_plane: {{hosts: {{n1: }}}}\n"
+        "    etcd: {hosts: {n1: }}\n    kube_node: {hosts: {n1: }}\n")
+    report = validate(tmp_path / "hosts.yml").report
+    messages = [f.message for f in report.errors]
+    assert f"unknown variable '{typo}'; did you mean '{meant}'?" in messages
+
+
+def test_a_name_far_from_every_known_one_is_only_a_warning(tmp_path):
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  vars:\n    my_team_backup_bucket: s3://x\n  children:\n    kube_control_plane: {hosts: {n1: }}\n"
+        "    etcd: {hosts: {n1: }}\n    kube_node: {hosts: {n1: }}\n")
+    report = validate(tmp_path / "hosts.yml").report
+    assert report.ok
+    assert [f.rule for f in report.warnings] == ["unknown-variable"]
+
+
+@pytest.mark.parametrize("name", ["ntp_enabled", "ansible_password", "ansible_ssh_host", "ansible_become_pass",
+                                  "bin_dir", "loadbalancer_apiserver_port"])
+def test_kubesprays_own_names_get_no_suggestion(name):
+    assert kubespray.status(name, set(schema.variables())) is not None
+    assert kubespray.near(name, set(schema.variables()) | set(kubespray.names())) in (None, name)
+
+
+@pytest.mark.parametrize("name, value, asks", [
+    ("container_manager", "containerd", False), ("container_manager", "crio", True),
+    ("etcd_deployment_type", "host", False), ("etcd_deployment_type", "kubeadm", True),
+    ("helm_enabled", False, False), ("helm_enabled", "false", False), ("helm_enabled", True, True),
+    ("kube_api_anonymous_auth", True, False), ("kube_api_anonymous_auth", False, True),
+    ("cloud_provider", "", False), ("cloud_provider", "external", True),
+    ("kube_network_plugin", "calico", False), ("kube_network_plugin", "cilium", True),
+    ("metallb_speaker_enabled", "{{ metallb_enabled }}", False),
+])
+def test_a_not_offered_feature_is_refused_only_when_the_value_asks_for_it(name, value, asks):
+    assert (kubespray.asked(name, value) is not None) == asks
+
+
+def test_settings_of_a_plugin_that_is_not_selected_are_accepted_silently(tmp_path):
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  vars:\n    cilium_l2announcements: true\n    kube_ovn_enable_ssl: true\n"
+        "  children:\n    kube_control_plane: {hosts: {n1: }}\n    etcd: {hosts: {n1: }}\n    kube_node: {hosts: {n1: }}\n")
+    report = validate(tmp_path / "hosts.yml").report
+    assert report.ok and not report.warnings
+
+
+def test_every_feature_switch_and_table_entry_is_one_of_kubesprays_names():
+    for feature in kubespray.features():
+        for name in feature.when:
+            assert name in kubespray.names(), f"{name} ({feature.feature}) is not a Kubespray name"
+    for name in list(kubespray.deliberate()) + list(kubespray.unbuilt()):
+        assert name in kubespray.names(), name
+    for name in kubespray.deliberate():
+        assert name in schema.variables(), f"{name}: a deliberate default of a name kinstall does not implement"
+
+
+def test_every_kubespray_name_gets_exactly_one_status():
+    implemented = set(schema.variables())
+    statuses = {kubespray.status(name, implemented) for name in kubespray.names()}
+    assert statuses == {kubespray.IMPLEMENTED, kubespray.NOT_OFFERED, kubespray.INERT}
+
+
+def _comparable(name: str):
+    """Kubespray's checksum tables left its defaults after v2.26 (role variables since): only names
+    still defaulted at master are compared."""
+    known = kubespray.names()[name]
+    return (known.has_default and not known.computed and known.release == "master"
+            and name not in kubespray.deliberate())
+
+
+def test_every_implemented_kubespray_name_has_kubesprays_default():
+    """A name kinstall shares with Kubespray keeps Kubespray's default, unless the difference is
+    deliberate (said by validate and the plan). Defaults Kubespray computes with Jinja, or only
+    shows commented out, have nothing to compare with."""
+    assert sum(1 for name in schema.variables() if name in kubespray.names() and _comparable(name)) >= 30
+    mismatched = []
+    for name, spec in schema.variables().items():
+        if name not in kubespray.names() or not _comparable(name):
+            continue
+        ours, theirs = spec.get("default"), kubespray.names()[name].default
+        if isinstance(ours, int) and isinstance(theirs, str) and theirs.isdigit():
+            theirs = int(theirs)
+        if ours != theirs:
+            mismatched.append(f"{name}: kinstall {ours!r}, Kubespray {theirs!r}")
+    assert mismatched == []
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="the reference list (../shared/reference) is not beside this tree")
+def test_the_package_data_matches_the_reference_list():
+    with REFERENCE.open(newline="", encoding="utf-8") as handle:
+        rows = {r["name"]: r for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)}
+    assert set(rows) == set(kubespray.names())
+    for name, known in kubespray.names().items():
+        assert (known.kind, known.written) == (rows[name]["kind"], rows[name]["default"]), name
+
+
+def test_the_plan_lists_where_the_cluster_differs_from_kubesprays():
+    result = CliRunner().invoke(cli, ["plan", str(_inventory("sample"))])
+    assert result.exit_code == 0, result.output
+    listed = result.output.split("differs from what Kubespray builds from this inventory:")[1]
+    assert "enable_nodelocaldns" in listed
+    assert "local_release_dir" not in listed  # the sample sets it, so kinstall uses Kubespray's value
