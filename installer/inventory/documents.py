@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 from yaml.constructor import SafeConstructor
 
-from installer.inventory.findings import ERROR, Finding, json_path
+from installer.inventory.findings import ERROR, WARNING, Finding, json_path
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -96,7 +96,9 @@ class _Builder:
         return value
 
     def _mapping(self, node, path: tuple) -> dict:
+        written = {id(key) for key, _ in node.value}
         self.constructor.flatten_mapping(node)
+        merged: set[str] = set()  # keys brought in by a merge key (<<), which written keys override
         out: dict = {}
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode):
@@ -109,7 +111,11 @@ class _Builder:
                                          "a mapping key must be a plain value, not a list or mapping",
                                          rule="yaml-syntax"))
             child = path + (key,)
-            if key in out:
+            if id(key_node) not in written:
+                merged.add(key)
+            elif key in merged:
+                merged.discard(key)  # a written key overrides what the merge brought: as YAML means
+            elif key in out:
                 line, col = self._pos(key_node)
                 first = self.doc.key_positions[child]
                 self.findings.append(Finding(
@@ -254,7 +260,8 @@ def _column(raw: str, text: str) -> int:
 def _ini_set(doc, mapping, path, key, value, line, col, findings):
     if key in mapping:
         findings.append(Finding(doc.file, line, col, json_path(path),
-                                f"duplicate key '{key}'; the last one wins, remove one of them", rule="duplicate-key"))
+                                f"'{key}' is set twice on this line; Ansible takes the last one", WARNING,
+                                rule="duplicate-key"))
     mapping[key] = value
     doc.key_positions[path] = (line, col)
     doc.positions[path] = (line, col + len(key) + 1)
@@ -283,6 +290,17 @@ def load_file(path: Path, shown: str) -> tuple[Document, list[Finding]]:
         raise ParseError(Finding(shown, 1, 1, "$", "the file is encrypted with ansible-vault; kinstall cannot "
                                  "validate it: keep secrets in a separate vaulted file of their own",
                                  severity="warning", rule="vault"))
-    is_ini = path.suffix.lower() in (".ini", ".cfg") or (path.suffix.lower() not in (".yml", ".yaml", ".json")
-                                                        and looks_like_ini(text))
-    return load_ini(text, shown) if is_ini else load_yaml(text, shown)
+    suffix = path.suffix.lower()
+    if suffix in (".ini", ".cfg"):
+        return load_ini(text, shown)
+    if suffix in (".yml", ".yaml", ".json"):
+        return load_yaml(text, shown)
+    # Any other name (hosts, inventory, vagrant_ansible_inventory): YAML, then INI, as Ansible's
+    # inventory plugins are tried in turn.
+    if looks_like_ini(text):
+        return load_ini(text, shown)
+    try:
+        doc, findings = load_yaml(text, shown)
+    except ParseError:
+        return load_ini(text, shown)
+    return (doc, findings) if doc.data is None or isinstance(doc.data, dict) else load_ini(text, shown)

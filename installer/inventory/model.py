@@ -22,7 +22,7 @@ GROUP_ALIASES = {"kube-master": CONTROL_PLANE, "kube_master": CONTROL_PLANE, "ku
                  "k8s-cluster": CLUSTER, "calico-rr": "calico_rr"}
 VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
 INVENTORY_NAMES = ("hosts.yaml", "hosts.yml", "inventory.yaml", "inventory.yml", "hosts.ini", "inventory.ini",
-                   "hosts")
+                   "hosts", "inventory", "vagrant_ansible_inventory")
 
 
 def known_groups() -> set[str]:

@@ -24,6 +24,14 @@ class Setting:
         return self.source.label(self.name) if self.source else "kinstall's default"
 
 
+# Settings that etcd hosts read too: etcd's own, the cluster's name and where downloads come from.
+_ETCD_HOST_SETTINGS = {"cluster_name", "files_repo", "download_source", "download_bundle_dir", "local_release_dir"}
+
+
+def _etcd_hosts_use(name: str) -> bool:
+    return name.startswith("etcd_") or name.endswith("_checksums") or name in _ETCD_HOST_SETTINGS
+
+
 def _key(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
@@ -41,13 +49,20 @@ def resolve(inventory: Inventory) -> tuple[dict[str, Setting], list[Finding]]:
         own = any(name in cluster_vars for source in node.inline + node.files for name in source.data)
         resolved = inventory.resolve(host) if own else inventory.group_level(host)
         views.setdefault(id(resolved), (resolved, []))[1].append(host)
+    # A setting is judged over the hosts that use it: etcd-only hosts run etcd and the downloads,
+    # and never read Kubernetes' settings (Kubespray lays those out in group_vars/k8s_cluster).
+    kubernetes_hosts = inventory.members(CLUSTER)
     # name -> value key -> (value, source, hosts)
     seen: dict[str, dict[str, tuple]] = {name: {} for name in cluster_vars}
     for resolved, members in views.values():
+        kube_members = [h for h in members if h in kubernetes_hosts] if kubernetes_hosts else members
         for name in cluster_vars:
+            users = members if _etcd_hosts_use(name) else kube_members
+            if not users:
+                continue
             value, source = resolved.get(name) or defaults[name]
             entry = seen[name].setdefault(_key(value), (value, source, []))
-            entry[2].extend(members)
+            entry[2].extend(users)
     settings: dict[str, Setting] = {}
     for name, variants in seen.items():
         if not variants:

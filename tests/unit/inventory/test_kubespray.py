@@ -158,3 +158,46 @@ def test_the_plan_lists_where_the_cluster_differs_from_kubesprays():
     listed = result.output.split("differs from what Kubespray builds from this inventory:")[1]
     assert "enable_nodelocaldns" in listed
     assert "local_release_dir" not in listed  # the sample sets it, so kinstall uses Kubespray's value
+
+
+def _separate_etcd(tmp_path, k8s_vars: str, host_vars: str = "") -> Path:
+    (tmp_path / "group_vars" / "k8s_cluster").mkdir(parents=True)
+    (tmp_path / "group_vars" / "k8s_cluster" / "k8s.yml").write_text(k8s_vars)
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  children:\n    kube_control_plane: {hosts: {cp1: {ansible_host: 10.0.0.1}}}\n"
+        f"    kube_node: {{hosts: {{w1: {{ansible_host: 10.0.0.2{host_vars}}}}}}}\n"
+        "    etcd: {hosts: {e1: {ansible_host: 10.0.0.3}}}\n")
+    return tmp_path / "hosts.yml"
+
+
+def test_kubernetes_settings_in_group_vars_k8s_cluster_do_not_concern_etcd_only_hosts(tmp_path):
+    report = validate(_separate_etcd(tmp_path, "kube_proxy_mode: iptables\n")).report
+    assert report.ok, report.as_text()
+
+
+def test_two_kubernetes_hosts_that_disagree_on_a_cluster_setting_are_still_refused(tmp_path):
+    report = validate(_separate_etcd(tmp_path, "kube_proxy_mode: iptables\n", ", kube_proxy_mode: ipvs")).report
+    assert [f.rule for f in report.errors] == ["cluster-setting"]
+    assert "w1 would get" in report.errors[0].message
+
+
+def test_ansibles_layouts_an_ini_file_named_inventory_repeated_keys_and_old_names(tmp_path):
+    (tmp_path / "inventory").write_text(
+        "node1 ansible_ssh_host=10.0.0.1 ip=10.0.0.9 ip=10.0.0.1\n\n[kube_control_plane]\nnode1\n[etcd]\nnode1\n"
+        "[kube_node]\nnode1\n[calico-rr]\n[broken_etcd]\n")
+    result = validate(tmp_path)
+    assert result.report.ok, result.report.as_text()
+    assert result.cluster.hosts["node1"].address == "10.0.0.1"
+    assert result.cluster.hosts["node1"].ip == "10.0.0.1"  # the last one, as Ansible
+    assert {f.rule for f in result.report.warnings} == {"duplicate-key", "legacy-group"}
+
+
+def test_a_yaml_merge_key_is_overridden_by_the_keys_written_beside_it(tmp_path):
+    (tmp_path / "hosts").write_text(
+        "all:\n  hosts:\n    n1: &cp\n      ansible_host: 10.0.0.1\n      ip: 10.0.0.1\n"
+        "    n2:\n      <<: *cp\n      ansible_host: 10.0.0.2\n      ip: 10.0.0.2\n"
+        "  children:\n    kube_control_plane: {hosts: {n1: , n2: }}\n    etcd: {hosts: {n1: }}\n"
+        "    kube_node: {hosts: {n2: }}\n")
+    result = validate(tmp_path / "hosts")
+    assert result.report.ok and not result.report.warnings, result.report.as_text()
+    assert (result.cluster.hosts["n2"].address, result.cluster.hosts["n2"].ip) == ("10.0.0.2", "10.0.0.2")
