@@ -435,7 +435,8 @@ def verify(ctx, inventory, kubeconfig, output_format, junit, cert_days, image, s
         found.append(verdicts.Result("function", "function checks", "cluster", verdicts.SKIP, reason="--skip-function"))
     elif exit_code != ExitCode.INTERRUPTED:
         found += _function_checks(Path(kubeconfig), found, image or settings["verify_image"],
-                                  settings["cluster_name"], settings["verify_external_name"], isolation, plugin)
+                                  settings.get("dns_domain") or settings["cluster_name"],
+                                  settings["verify_external_name"], isolation, plugin)
     if junit:
         Path(junit).write_bytes(verdicts.as_junit(found))
     click.echo(verdicts.as_json(found) if output_format == "json" else verdicts.render(found))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from installer import plugins, releases
@@ -54,10 +55,21 @@ def _ordered(inventory: Inventory, group: str) -> list[str]:
     return sorted(inventory.members(group), key=order.__getitem__)
 
 
+def _computed(values: dict) -> dict:
+    """Settings whose default Kubespray works out from others: dns_domain from cluster_name,
+    kube_apiserver_ip as the first address of the service network."""
+    out = dict(values)
+    out["dns_domain"] = values.get("dns_domain") or values["cluster_name"]
+    if not values.get("kube_apiserver_ip"):
+        network = ipaddress.IPv4Network(values["kube_service_addresses"], strict=False)
+        out["kube_apiserver_ip"] = str(network.network_address + 1)
+    return out
+
+
 def build(inventory: Inventory, settings: dict, file: str) -> Cluster:
     from installer.inventory import kubespray, schema
 
-    values = {name: setting.value for name, setting in settings.items()}
+    values = _computed({name: setting.value for name, setting in settings.items()})
     groups = {name: _ordered(inventory, name) for name in
               (CONTROL_PLANE, NODES, ETCD, CLUSTER, *sorted(plugins.all_groups()))}
     hosts = {}

@@ -4,6 +4,7 @@ findings; RULES lists them in the order their findings are most useful."""
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -465,6 +466,32 @@ def romana_route_publisher(ctx: Context):
                      "addresses", rule="romana-publisher")
 
 
+# ---------------------------------------------------------------- paths reset removes
+
+# System directories: `kinstall reset` removes etcd_data_dir and local_release_dir whole, so
+# neither may be one of these, nor hold one.
+SYSTEM_DIRS = ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media", "/mnt", "/opt",
+               "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib",
+               "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/local/sbin", "/usr/sbin", "/usr/share",
+               "/var", "/var/cache", "/var/lib", "/var/log", "/var/run", "/var/tmp", "/var/lib/kubelet",
+               "/var/lib/containerd", "/etc/kubernetes")
+
+
+def removable_paths(ctx: Context):
+    for name in ("etcd_data_dir", "local_release_dir"):
+        value = ctx.value(name)
+        if not isinstance(value, str) or "{{" in value:
+            continue
+        normal = posixpath.normpath(value)
+        if normal != value or value.startswith("//"):
+            yield ctx.at(name, f"{name} '{value}' is not a plain absolute path; write it as {normal}",
+                         rule="removable-path")
+        elif normal in SYSTEM_DIRS or any(d.startswith(normal + "/") for d in SYSTEM_DIRS):
+            yield ctx.at(name, f"{name} '{value}' is a system directory, and `kinstall reset` removes {name} "
+                         f"whole: use a directory of its own, such as {'/var/lib/etcd' if name == 'etcd_data_dir' else '/var/cache/kinstall/releases'}",
+                         rule="removable-path")
+
+
 # ---------------------------------------------------------------- Kubespray's names
 
 def kubespray_names(ctx: Context):
@@ -503,7 +530,7 @@ RULES = (
     kubespray_names, groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
     plugin_groups, tenant_isolation, calico_encapsulation, component_versions, runtime_cri, download_source,
-    storage_classes,
+    storage_classes, removable_paths,
     romana_route_publisher, addon_release,
 )
 

@@ -39,6 +39,23 @@ def kinstall_control_plane_taint(kube_version):
     return {"key": key, "effect": "NoSchedule"}
 
 
+# Booleans as Go's strconv.ParseBool reads them, which is how Kubernetes reads --feature-gates.
+GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+            "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
+def kinstall_feature_gates(gates):
+    """["Name=true", ...] (Kubespray's kube_feature_gates) -> {Name: true} (featureGates of kubelet's
+    and kube-proxy's configuration)."""
+    result = {}
+    for text in gates or []:
+        name, sep, value = str(text).partition("=")
+        if not sep or value not in GO_BOOLS or not name.isalnum():
+            raise AnsibleFilterError(f"kube_feature_gates: {text!r} is not Name=true or Name=false")
+        result[name] = GO_BOOLS[value]
+    return result
+
+
 def kinstall_rows(lines, fields):
     """Lines of space-separated fields -> {first field: [the others]}, for lines with exactly
     `fields` fields (kubectl's jsonpath tables, where an empty value leaves a field out)."""
@@ -63,4 +80,4 @@ class FilterModule:
     def filters(self):
         return {"kinstall_taints": kinstall_taints, "kinstall_labels": kinstall_labels,
                 "kinstall_control_plane_taint": kinstall_control_plane_taint, "kinstall_rows": kinstall_rows,
-                "kinstall_nth_address": kinstall_nth_address}
+                "kinstall_nth_address": kinstall_nth_address, "kinstall_feature_gates": kinstall_feature_gates}

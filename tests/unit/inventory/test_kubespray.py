@@ -201,3 +201,37 @@ def test_a_yaml_merge_key_is_overridden_by_the_keys_written_beside_it(tmp_path):
     result = validate(tmp_path / "hosts")
     assert result.report.ok and not result.report.warnings, result.report.as_text()
     assert (result.cluster.hosts["n2"].address, result.cluster.hosts["n2"].ip) == ("10.0.0.2", "10.0.0.2")
+
+
+def _one_host(tmp_path, extra: str) -> Path:
+    (tmp_path / "hosts.yml").write_text(
+        f"all:\n  vars:\n{extra}  children:\n    kube_control_plane: {{hosts: {{n1: }}}}\n"
+        "    etcd: {hosts: {n1: }}\n    kube_node: {hosts: {n1: }}\n")
+    return tmp_path / "hosts.yml"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("etcd_data_dir", "/var/lib"), ("etcd_data_dir", "/usr"), ("local_release_dir", "/usr/local"),
+    ("local_release_dir", "/"), ("etcd_data_dir", "/var/lib/../lib"), ("local_release_dir", "/var/cache/../../etc"),
+])
+def test_a_directory_reset_removes_may_not_be_or_hold_a_system_directory(tmp_path, name, value):
+    report = validate(_one_host(tmp_path, f"    {name}: {value}\n")).report
+    assert [f.rule for f in report.errors] in (["removable-path"], ["schema"]), report.as_text()
+    assert name in report.errors[0].text()
+
+
+@pytest.mark.parametrize("name, value", [("etcd_data_dir", "/data/etcd"), ("local_release_dir", "/tmp/releases")])
+def test_a_directory_of_its_own_is_accepted(tmp_path, name, value):
+    assert validate(_one_host(tmp_path, f"    {name}: {value}\n")).report.ok
+
+
+@pytest.mark.parametrize("value", ["'/var/lib/etcd\\n'", "'/var/lib/etcd x'", "relative/etcd"])
+def test_etcd_data_dir_is_one_plain_absolute_path(tmp_path, value):
+    report = validate(_one_host(tmp_path, f"    etcd_data_dir: {value}\n")).report
+    assert [f.rule for f in report.errors] == ["schema"], report.as_text()
+
+
+def test_dns_domain_and_the_api_servers_address_default_as_kubesprays(tmp_path):
+    cluster = validate(_one_host(tmp_path, "    cluster_name: corp.example\n")).cluster
+    assert cluster.settings["dns_domain"] == "corp.example"
+    assert cluster.settings["kube_apiserver_ip"] == "10.233.0.1"

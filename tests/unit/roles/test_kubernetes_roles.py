@@ -40,7 +40,9 @@ def init_vars(release) -> dict:
                 kube_service_addresses="10.233.0.0/18", control_plane_etcd_endpoints=["https://10.0.0.1:2379"],
                 control_plane_cert_sans=["10.0.0.1", "cp1"], kube_network_node_prefix=24,
                 control_plane_cgroup_driver="systemd", kubelet_fail_swap_on=True, kubelet_max_pods=110,
-                kubelet_protect_kernel_defaults=False, kube_proxy_mode="iptables", kube_proxy_conntrack_max_per_core=0)
+                kubelet_protect_kernel_defaults=False, kube_proxy_mode="iptables", kube_proxy_conntrack_max_per_core=0,
+                dns_domain="cluster.local", kube_log_level=2, kube_feature_gates=[], kube_proxy_strict_arp=False,
+                kube_proxy_nodeport_addresses=[])
 
 
 def render_join(release, control_plane: bool) -> list[dict]:
@@ -72,7 +74,8 @@ def test_kubeadm_init_configuration_takes_the_form_of_its_api_version(release):
     assert socket == ("/run/containerd/containerd.sock" if api.endswith("v1beta2")
                       else "unix:///run/containerd/containerd.sock")
     assert _args(init["nodeRegistration"]["kubeletExtraArgs"], api) == {"node-ip": "10.0.0.1", "node-labels": "zone=a"}
-    assert _args(cluster["controllerManager"]["extraArgs"], api) == {"node-cidr-mask-size": "24"}
+    assert _args(cluster["controllerManager"]["extraArgs"], api) == {"node-cidr-mask-size": "24", "v": "2"}
+    assert _args(cluster["apiServer"]["extraArgs"], api) == _args(cluster["scheduler"]["extraArgs"], api) == {"v": "2"}
     assert cluster["kubernetesVersion"] == f"v{release.version}"
     assert cluster["etcd"]["external"]["endpoints"] == ["https://10.0.0.1:2379"]
     assert cluster["networking"] == {"dnsDomain": "cluster.local", "podSubnet": "10.233.64.0/18",
@@ -210,3 +213,30 @@ def test_the_published_types_tell_the_versions_apart():
         check_kubeadm_types({**cluster, "useHyperKubeImage": False})
     with pytest.raises(jsonschema.ValidationError):
         check_kubeadm_types({**init, "certificateKey": "not-hex"})
+
+
+@pytest.mark.parametrize("release", MINORS, ids=lambda r: r.version)
+def test_kubesprays_cluster_settings_reach_kubeadm_kubelet_and_kube_proxy(release):
+    """dns_domain, kube_log_level, kube_feature_gates, kube_proxy_strict_arp and
+    kube_proxy_nodeport_addresses, in the forms of the release's APIs, still of their published types."""
+    variables = {**init_vars(release), "dns_domain": "corp.example", "kube_log_level": 4,
+                 "kube_feature_gates": ["SomeGate=true", "OtherGate=false"], "kube_proxy_strict_arp": True,
+                 "kube_proxy_nodeport_addresses": ["10.0.0.0/24"], "kube_proxy_mode": "ipvs"}
+    documents = render("control_plane/templates/kubeadm-config.yaml.j2", **variables)
+    init, cluster, kubelet, proxy = documents
+    api = release.kubeadm_api
+    expected = {"v": "4", "feature-gates": "SomeGate=true,OtherGate=false"}
+    assert _args(cluster["apiServer"]["extraArgs"], api) == expected
+    assert _args(cluster["scheduler"]["extraArgs"], api) == expected
+    assert _args(cluster["controllerManager"]["extraArgs"], api) == {"node-cidr-mask-size": "24", **expected}
+    assert cluster["networking"]["dnsDomain"] == kubelet["clusterDomain"] == "corp.example"
+    assert kubelet["featureGates"] == proxy["featureGates"] == {"SomeGate": True, "OtherGate": False}
+    assert proxy["ipvs"] == {"strictARP": True} and proxy["nodePortAddresses"] == ["10.0.0.0/24"]
+    for doc in documents:
+        check_kubeadm_types(doc)
+
+
+def test_kubeadm_configuration_at_kubesprays_defaults_has_no_feature_gates_or_node_port_networks():
+    init, cluster, kubelet, proxy = render("control_plane/templates/kubeadm-config.yaml.j2", **init_vars(MINORS[-1]))
+    assert "featureGates" not in kubelet and "featureGates" not in proxy and "nodePortAddresses" not in proxy
+    assert proxy["ipvs"] == {"strictARP": False} and kubelet["clusterDomain"] == "cluster.local"
