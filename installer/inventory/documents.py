@@ -7,6 +7,11 @@ tables mapping a path inside the data to a (line, column) in the file, both 1-ba
 from __future__ import annotations
 
 import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
 import datetime
 import re
 import shlex
@@ -276,6 +281,60 @@ def looks_like_ini(text: str) -> bool:
             continue
         return line.startswith("[") and not line.startswith("[{") and _SECTION.match(line) is not None
     return False
+
+
+def is_script(path: Path) -> bool:
+    """An executable inventory file: Ansible runs it as a dynamic inventory script."""
+    return path.is_file() and os.access(path, os.X_OK) and path.suffix.lower() not in (".yml", ".yaml", ".ini")
+
+
+def load_script(path: Path, shown: str) -> tuple[Document, list[Finding]]:
+    """A dynamic inventory, read from what `ansible-inventory --list --export` makes of it (Ansible
+    runs the script, and reads the group_vars and host_vars beside it). Findings then name the
+    host and key, without a line."""
+    command = shutil.which("ansible-inventory", path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                                    os.environ.get("PATH", "")]))
+    label = f"{shown} (as ansible-inventory lists it)"
+    if command is None:
+        raise ParseError(Finding(shown, 1, 1, "$", "an executable inventory is read through ansible-inventory, "
+                                 "which is not installed here", rule="dynamic-inventory"))
+    try:
+        done = subprocess.run([command, "-i", str(path), "--list", "--export"], capture_output=True, text=True,
+                              timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        raise ParseError(Finding(shown, 1, 1, "$", "the inventory script did not answer within 120 s",
+                                 rule="dynamic-inventory")) from None
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.strip().splitlines()[-2:])[:400]
+        raise ParseError(Finding(shown, 1, 1, "$", f"ansible-inventory could not list this executable inventory: "
+                                 f"{tail}", rule="dynamic-inventory"))
+    try:
+        listed = json.loads(done.stdout)
+    except ValueError:
+        raise ParseError(Finding(shown, 1, 1, "$", "ansible-inventory printed no JSON for this inventory",
+                                 rule="dynamic-inventory")) from None
+    return Document(file=label, data=_from_listing(listed), kind="dynamic"), []
+
+
+def _from_listing(listed: dict) -> dict:
+    """ansible-inventory's --list form -> the YAML inventory's form."""
+    hostvars = listed.get("_meta", {}).get("hostvars", {})
+    groups: dict = {}
+    for name, body in listed.items():
+        if name == "_meta" or not isinstance(body, dict):
+            continue
+        group: dict = {}
+        if body.get("hosts"):
+            group["hosts"] = {host: (dict(hostvars.get(host) or {}) or None) for host in body["hosts"]}
+        if body.get("children"):
+            group["children"] = {child: None for child in body["children"]}
+        if body.get("vars"):
+            group["vars"] = dict(body["vars"])
+        groups[name] = group
+    top = groups.pop("all", {})
+    top.setdefault("children", {}).update({name: body for name, body in groups.items()})
+    # Children named under all are declared again in full below it; keep the full bodies.
+    return {"all": top}
 
 
 def load_file(path: Path, shown: str) -> tuple[Document, list[Finding]]:

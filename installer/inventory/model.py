@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from installer import plugins
-from installer.inventory.documents import Document, ParseError, load_file
-from installer.inventory.findings import WARNING, Finding
+from installer.inventory.documents import Document, ParseError, is_script, load_file, load_script
+from installer.inventory.findings import NOTE, WARNING, Finding
 from installer.inventory.schema import suggest
 
 CONTROL_PLANE, NODES, ETCD, CLUSTER = "kube_control_plane", "kube_node", "etcd", "k8s_cluster"
@@ -313,12 +313,18 @@ def load(path: Path) -> Inventory:
     findings; the rest of the inventory is still read, so one run reports every problem."""
     inventory = Inventory()
     path = find_inventory_file(path)
+    script = is_script(path)
+    if script:
+        inventory.findings.append(Finding(shown(path), 1, 1, "$", "an executable inventory: kinstall ran it through "
+                                          "`ansible-inventory --list`, so findings name hosts and keys, not lines",
+                                          NOTE, rule="dynamic-inventory"))
     for kind, directory in (("main", None), ("group_vars", path.parent / "group_vars"),
                             ("host_vars", path.parent / "host_vars")):
-        files = [(None, path)] if kind == "main" else list(_vars_files(directory))
+        # ansible-inventory has read a script's group_vars and host_vars already.
+        files = [(None, path)] if kind == "main" else [] if script else list(_vars_files(directory))
         for name, file in files:
             try:
-                doc, findings = load_file(file, shown(file))
+                doc, findings = (load_script if kind == "main" and script else load_file)(file, shown(file))
             except ParseError as exc:
                 inventory.findings.append(exc.finding)
                 if kind == "main":

@@ -235,3 +235,31 @@ def test_dns_domain_and_the_api_servers_address_default_as_kubesprays(tmp_path):
     cluster = validate(_one_host(tmp_path, "    cluster_name: corp.example\n")).cluster
     assert cluster.settings["dns_domain"] == "corp.example"
     assert cluster.settings["kube_apiserver_ip"] == "10.233.0.1"
+
+
+def test_group_vars_reached_through_symlinked_directories_apply_as_in_ansible(tmp_path):
+    shared = tmp_path / "shared"
+    (shared / "k8s" / "deeper").mkdir(parents=True)
+    (shared / "k8s" / "deeper" / "net.yml").write_text("kube_proxy_mode: iptables\n")
+    (tmp_path / "inv" / "group_vars").mkdir(parents=True)
+    (tmp_path / "inv" / "group_vars" / "k8s_cluster").symlink_to(shared / "k8s")
+    (tmp_path / "inv" / "hosts.ini").write_text("[kube_control_plane]\nn1\n[etcd]\nn1\n[kube_node]\nn1\n")
+    result = validate(tmp_path / "inv" / "hosts.ini")
+    assert result.report.ok and result.cluster.settings["kube_proxy_mode"] == "iptables"
+
+
+def test_an_executable_inventory_is_validated_from_ansible_inventorys_listing(tmp_path):
+    script = tmp_path / "inventory.py"
+    script.write_text(
+        "#!/usr/bin/env python3\nimport json\nprint(json.dumps({'_meta': {'hostvars': {'n1': {'ansible_host': '10.0.0.1'},"
+        " 'n2': {'kube_verison': '1.35.8'}}}, 'all': {'children': ['kube_control_plane', 'kube_node', 'etcd']},"
+        " 'kube_control_plane': {'hosts': ['n1']}, 'etcd': {'hosts': ['n1']}, 'kube_node': {'hosts': ['n2']}}))\n")
+    script.chmod(0o755)
+    report = validate(script).report
+    assert [f.text() for f in report.errors] == [
+        f"{script} (as ansible-inventory lists it):1:1: $.all.children.kube_node.hosts.n2.kube_verison: unknown "
+        "variable 'kube_verison'; did you mean 'kube_version'?"]
+    script.write_text(script.read_text().replace("'kube_verison': '1.35.8'", "'ip': '10.0.0.2'"))
+    result = validate(script)
+    assert result.report.ok and sorted(result.cluster.hosts) == ["n1", "n2"]
+    assert [f.rule for f in result.report.notes] == ["dynamic-inventory", "kubespray-defaults"]
