@@ -37,6 +37,13 @@ def _coredns(cluster: Cluster) -> Image | None:
     return Image("coredns", "kube_image_repo", path, tag)
 
 
+def _nodelocaldns(cluster: Cluster) -> Image | None:
+    """Kubespray's nodelocaldns_version: the node-cache image of Kubernetes' DNS project."""
+    if cluster.settings.get("dns_mode") != "coredns" or not cluster.settings.get("enable_nodelocaldns"):
+        return None
+    return Image("nodelocaldns", "kube_image_repo", "dns/k8s-dns-node-cache", "1.25.0")
+
+
 def _enabled(image: Image, settings: dict) -> bool:
     if not image.enabled_by:
         return True
@@ -49,6 +56,9 @@ def used(cluster: Cluster) -> list[tuple[str, Image]]:
     coredns = _coredns(cluster)
     if coredns:
         found.append(("addons", coredns))
+        nodelocaldns = _nodelocaldns(cluster)
+        if nodelocaldns:
+            found.append(("addons", nodelocaldns))
     found += [("addons", image) for image in ADDONS if _enabled(image, cluster.settings)]
     return found
 

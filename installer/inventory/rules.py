@@ -199,6 +199,13 @@ def networks_disjoint(ctx: Context):
                      f"kube_service_addresses {services} overlaps kube_pods_subnet {pods} "
                      f"({ctx.settings['kube_pods_subnet'].label}); pods and services need separate networks",
                      rule="network-overlap")
+    cache = ctx.value("nodelocaldns_ip")
+    if ctx.value("enable_nodelocaldns") and isinstance(cache, str) and "{{" not in cache:
+        for label, network in (("kube_pods_subnet", pods), ("kube_service_addresses", services)):
+            if network and ipaddress.IPv4Address(cache) in network:
+                yield ctx.at("nodelocaldns_ip", f"nodelocaldns_ip {cache} lies inside {label} {network}; the "
+                             "node-local DNS cache needs an address of its own on every node, such as Kubespray's "
+                             "169.254.25.10", rule="network-overlap")
     for name in sorted(ctx.inventory.members(CLUSTER) | ctx.inventory.members(ETCD)):
         seen = set()
         for key in ("ip", "access_ip", "ansible_host"):

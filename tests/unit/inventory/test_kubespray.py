@@ -156,7 +156,7 @@ def test_the_plan_lists_where_the_cluster_differs_from_kubesprays():
     result = CliRunner().invoke(cli, ["plan", str(_inventory("sample"))])
     assert result.exit_code == 0, result.output
     listed = result.output.split("differs from what Kubespray builds from this inventory:")[1]
-    assert "enable_nodelocaldns" in listed
+    assert "enable_dns_autoscaler" in listed and "enable_nodelocaldns" not in listed
     assert "local_release_dir" not in listed  # the sample sets it, so kinstall uses Kubespray's value
 
 
@@ -263,3 +263,9 @@ def test_an_executable_inventory_is_validated_from_ansible_inventorys_listing(tm
     result = validate(script)
     assert result.report.ok and sorted(result.cluster.hosts) == ["n1", "n2"]
     assert [f.rule for f in result.report.notes] == ["dynamic-inventory", "kubespray-defaults"]
+
+
+def test_the_node_local_dns_address_may_not_lie_in_the_pod_or_service_network(tmp_path):
+    report = validate(_one_host(tmp_path, "    nodelocaldns_ip: 10.233.0.53\n")).report
+    assert [f.rule for f in report.errors] == ["network-overlap"]
+    assert "nodelocaldns_ip 10.233.0.53 lies inside kube_service_addresses" in report.errors[0].message

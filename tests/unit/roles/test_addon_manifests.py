@@ -23,7 +23,7 @@ INVENTORY = FIXTURES / "valid-storage-classes" / "hosts.yaml"
 MINORS = list({release.minor: release for release in releases.supported().values()}.values())
 # Ceph CSI and metrics-server as pinned need a current release (validate refuses them elsewhere).
 CURRENT_ONLY = {"ceph-csi.yaml", "ceph-csi-secret.yaml", "metrics-server.yaml"}
-TEMPLATES = ["coredns.yaml", "nfs.yaml", "ceph-csi-secret.yaml", "ceph-csi.yaml", "metrics-server.yaml"]
+TEMPLATES = ["coredns.yaml", "nodelocaldns.yaml", "nfs.yaml", "ceph-csi-secret.yaml", "ceph-csi.yaml", "metrics-server.yaml"]
 
 
 def variables(release, **settings):
@@ -74,6 +74,21 @@ def test_coredns_answers_at_the_clusters_dns_address_with_the_releases_image():
         assert deployment["replicas"] == 2
         assert "forward . 192.0.2.53 {" in objects["ConfigMap", "coredns"]["data"]["Corefile"]
         assert "kubernetes cluster.local in-addr.arpa ip6.arpa" in objects["ConfigMap", "coredns"]["data"]["Corefile"]
+
+
+def test_node_local_dns_caches_on_every_node_and_asks_coredns_for_the_clusters_names():
+    _, values = variables(MINORS[-1], upstream_dns_servers=["192.0.2.53"], dns_domain="corp.example")
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in render("nodelocaldns.yaml", values)}
+    corefile = objects["ConfigMap", "nodelocaldns"]["data"]["Corefile"]
+    zones = [line.split()[0] for line in corefile.splitlines() if line.endswith("{") and not line.startswith(" ")]
+    assert zones == ["corp.example:53", "in-addr.arpa:53", "ip6.arpa:53", ".:53"]
+    assert corefile.count("bind 169.254.25.10") == 4
+    assert corefile.count("forward . 10.233.0.10 {") == 3 and "forward . 192.0.2.53" in corefile
+    assert "health 169.254.25.10:9254" in corefile
+    pod = objects["DaemonSet", "nodelocaldns"]["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "Default"
+    assert pod["containers"][0]["image"] == "registry.k8s.io/dns/k8s-dns-node-cache:1.25.0"
+    assert pod["containers"][0]["args"][:2] == ["-localip", "169.254.25.10"]
 
 
 def test_storage_classes_are_backed_and_one_is_default():

@@ -42,7 +42,8 @@ def init_vars(release) -> dict:
                 control_plane_cgroup_driver="systemd", kubelet_fail_swap_on=True, kubelet_max_pods=110,
                 kubelet_protect_kernel_defaults=False, kube_proxy_mode="iptables", kube_proxy_conntrack_max_per_core=0,
                 dns_domain="cluster.local", kube_log_level=2, kube_feature_gates=[], kube_proxy_strict_arp=False,
-                kube_proxy_nodeport_addresses=[])
+                kube_proxy_nodeport_addresses=[], dns_mode="coredns", enable_nodelocaldns=True,
+                nodelocaldns_ip="169.254.25.10")
 
 
 def render_join(release, control_plane: bool) -> list[dict]:
@@ -234,6 +235,15 @@ def test_kubesprays_cluster_settings_reach_kubeadm_kubelet_and_kube_proxy(releas
     assert proxy["ipvs"] == {"strictARP": True} and proxy["nodePortAddresses"] == ["10.0.0.0/24"]
     for doc in documents:
         check_kubeadm_types(doc)
+
+
+def test_kubelet_gives_pods_the_node_local_dns_cache_only_when_it_runs():
+    release = MINORS[-1]
+    kubelet = render("control_plane/templates/kubeadm-config.yaml.j2", **init_vars(release))[2]
+    assert kubelet["clusterDNS"] == ["169.254.25.10"]
+    for off in ({"enable_nodelocaldns": False}, {"dns_mode": "none"}):
+        kubelet = render("control_plane/templates/kubeadm-config.yaml.j2", **{**init_vars(release), **off})[2]
+        assert "clusterDNS" not in kubelet  # kubeadm's own: CoreDNS's Service address
 
 
 def test_kubeadm_configuration_at_kubesprays_defaults_has_no_feature_gates_or_node_port_networks():
