@@ -56,6 +56,9 @@ def used(cluster: Cluster) -> list[tuple[str, Image]]:
     coredns = _coredns(cluster)
     if coredns:
         found.append(("addons", coredns))
+        if cluster.settings.get("enable_dns_autoscaler"):
+            found.append(("addons", Image("dns-autoscaler", "kube_image_repo", "cpa/cluster-proportional-autoscaler",
+                                          "v1.8.8")))
         nodelocaldns = _nodelocaldns(cluster)
         if nodelocaldns:
             found.append(("addons", nodelocaldns))

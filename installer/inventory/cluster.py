@@ -55,11 +55,16 @@ def _ordered(inventory: Inventory, group: str) -> list[str]:
     return sorted(inventory.members(group), key=order.__getitem__)
 
 
-def _computed(values: dict) -> dict:
+def _computed(values: dict, kubernetes_hosts: list[str]) -> dict:
     """Settings whose default Kubespray works out from others: dns_domain from cluster_name,
-    kube_apiserver_ip as the first address of the service network."""
+    kube_apiserver_ip as the first address of the service network, the DNS autoscaler's least
+    replicas from the number of Kubernetes hosts."""
     out = dict(values)
     out["dns_domain"] = values.get("dns_domain") or values["cluster_name"]
+    if values.get("dns_min_replicas") is None:
+        out["dns_min_replicas"] = min(2, len(kubernetes_hosts))
+    if values.get("dns_prevent_single_point_failure") is None:
+        out["dns_prevent_single_point_failure"] = out["dns_min_replicas"] > 1
     if not values.get("kube_apiserver_ip"):
         network = ipaddress.IPv4Network(values["kube_service_addresses"], strict=False)
         out["kube_apiserver_ip"] = str(network.network_address + 1)
@@ -69,9 +74,9 @@ def _computed(values: dict) -> dict:
 def build(inventory: Inventory, settings: dict, file: str) -> Cluster:
     from installer.inventory import kubespray, schema
 
-    values = _computed({name: setting.value for name, setting in settings.items()})
     groups = {name: _ordered(inventory, name) for name in
               (CONTROL_PLANE, NODES, ETCD, CLUSTER, *sorted(plugins.all_groups()))}
+    values = _computed({name: setting.value for name, setting in settings.items()}, groups[CLUSTER])
     hosts = {}
     for name in inventory.hosts:
         roles = tuple(role for group, role in ROLE_GROUPS if name in groups[group])

@@ -138,10 +138,9 @@ def deliberate() -> dict[str, str]:
 
 
 @functools.cache
-def unbuilt() -> dict[str, dict]:
-    """Kubespray features on by default that kinstall does not build: what that means (why) and
-    the values of kinstall's settings under which it matters (needs)."""
-    return dict(_table().get("unbuilt", {}))
+def equivalent() -> dict[str, str]:
+    """Names whose kinstall default differs from Kubespray's in form only, and why it is the same."""
+    return dict(_table().get("equivalent", {}))
 
 
 @dataclass(frozen=True)
@@ -159,14 +158,13 @@ class Difference:
 
 
 def differences(sources, settings: dict, implemented) -> list[Difference]:
-    """Where the cluster differs from Kubespray's for this inventory. sources: every VarSource of
-    the inventory; settings: kinstall's resolved cluster settings (name -> Setting); implemented:
-    every name kinstall's schema defines."""
+    """Where the cluster differs from Kubespray's for this inventory: Kubespray settings kinstall
+    does not use, set away from their default; kinstall's deliberate defaults, where the inventory
+    leaves them unset. sources: every VarSource of the inventory; settings: kinstall's resolved
+    cluster settings (name -> Setting); implemented: every name kinstall's schema defines."""
     found: dict[str, Difference] = {}
-    set_here: dict[str, object] = {}
     for source in sources:
         for name, value in source.data.items():
-            set_here.setdefault(name, (value, source))
             if name in implemented or is_switch(name) or name not in names() or not differs(name, value):
                 continue
             found.setdefault(name, Difference(name, "does not use it", value, "Kubespray setting kinstall does "
@@ -174,12 +172,6 @@ def differences(sources, settings: dict, implemented) -> list[Difference]:
     for name, why in deliberate().items():
         if name in settings and settings[name].source is None:
             found[name] = Difference(name, settings[name].value, names()[name].default, why, "")
-    for name, entry in unbuilt().items():
-        value, source = set_here.get(name, (names()[name].default, None))
-        needed = all(name in settings and settings[name].value == want for name, want in entry["needs"].items())
-        if needed and _truth(value) is True:
-            found[name] = Difference(name, "does not build it", value, entry["why"],
-                                     source.label(name) if source else "")
     return sorted(found.values(), key=lambda d: d.name)
 
 

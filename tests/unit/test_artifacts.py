@@ -49,6 +49,7 @@ def test_artifacts_command():
     assert images == {"calico-node": "quay.io/calico/node:v3.32.1", "calico-cni": "quay.io/calico/cni:v3.32.1",
                       "calico-kube-controllers": "quay.io/calico/kube-controllers:v3.32.1",
                       "coredns": "registry.k8s.io/coredns/coredns:v1.13.1",
+                      "dns-autoscaler": "registry.k8s.io/cpa/cluster-proportional-autoscaler:v1.8.8",
                       "nodelocaldns": "registry.k8s.io/dns/k8s-dns-node-cache:1.25.0"}
     assert CliRunner().invoke(cli, ["artifacts", "/nonexistent"]).exit_code == 2
 

@@ -106,9 +106,9 @@ def test_every_feature_switch_and_table_entry_is_one_of_kubesprays_names():
     for feature in kubespray.features():
         for name in feature.when:
             assert name in kubespray.names(), f"{name} ({feature.feature}) is not a Kubespray name"
-    for name in list(kubespray.deliberate()) + list(kubespray.unbuilt()):
+    for name in list(kubespray.deliberate()) + list(kubespray.equivalent()):
         assert name in kubespray.names(), name
-    for name in kubespray.deliberate():
+    for name in list(kubespray.deliberate()) + list(kubespray.equivalent()):
         assert name in schema.variables(), f"{name}: a deliberate default of a name kinstall does not implement"
 
 
@@ -123,7 +123,7 @@ def _comparable(name: str):
     still defaulted at master are compared."""
     known = kubespray.names()[name]
     return (known.has_default and not known.computed and known.release == "master"
-            and name not in kubespray.deliberate())
+            and name not in kubespray.deliberate() and name not in kubespray.equivalent())
 
 
 def test_every_implemented_kubespray_name_has_kubesprays_default():
@@ -152,12 +152,17 @@ def test_the_package_data_matches_the_reference_list():
         assert (known.kind, known.written) == (rows[name]["kind"], rows[name]["default"]), name
 
 
-def test_the_plan_lists_where_the_cluster_differs_from_kubesprays():
+def test_the_plan_lists_where_the_cluster_differs_from_kubesprays(tmp_path):
     result = CliRunner().invoke(cli, ["plan", str(_inventory("sample"))])
     assert result.exit_code == 0, result.output
     listed = result.output.split("differs from what Kubespray builds from this inventory:")[1]
-    assert "enable_dns_autoscaler" in listed and "enable_nodelocaldns" not in listed
-    assert "local_release_dir" not in listed  # the sample sets it, so kinstall uses Kubespray's value
+    # The sample sets local_release_dir, so kinstall uses Kubespray's value: nothing differs.
+    assert listed.split("\n")[0].strip() == "nothing"
+    other = CliRunner().invoke(cli, ["plan", str(_one_host(tmp_path, "    kube_apiserver_request_timeout: 120s\n"))])
+    listed = other.output.split("differs from what Kubespray builds from this inventory:")[1].splitlines()
+    assert [line.split(":")[0].split(" (")[0].strip() for line in listed[1:] if line.strip()] == [
+        "kube_apiserver_request_timeout", "local_release_dir"]
+    assert "local_release_dir: kinstall /var/cache/kinstall/releases, Kubespray /tmp/releases" in other.output
 
 
 def _separate_etcd(tmp_path, k8s_vars: str, host_vars: str = "") -> Path:

@@ -23,7 +23,7 @@ INVENTORY = FIXTURES / "valid-storage-classes" / "hosts.yaml"
 MINORS = list({release.minor: release for release in releases.supported().values()}.values())
 # Ceph CSI and metrics-server as pinned need a current release (validate refuses them elsewhere).
 CURRENT_ONLY = {"ceph-csi.yaml", "ceph-csi-secret.yaml", "metrics-server.yaml"}
-TEMPLATES = ["coredns.yaml", "nodelocaldns.yaml", "nfs.yaml", "ceph-csi-secret.yaml", "ceph-csi.yaml", "metrics-server.yaml"]
+TEMPLATES = ["coredns.yaml", "dns-autoscaler.yaml", "nodelocaldns.yaml", "nfs.yaml", "ceph-csi-secret.yaml", "ceph-csi.yaml", "metrics-server.yaml"]
 
 
 def variables(release, **settings):
@@ -66,7 +66,7 @@ def test_coredns_answers_at_the_clusters_dns_address_with_the_releases_image():
     for release, image in (("1.36", "registry.k8s.io/coredns/coredns:v1.13.1"),
                            ("1.21", "registry.k8s.io/coredns/coredns:v1.8.0"), ("1.15", "registry.k8s.io/coredns:1.3.1")):
         newest = next(r for r in reversed(MINORS) if r.minor == release)
-        _, values = variables(newest, upstream_dns_servers=["192.0.2.53"])
+        _, values = variables(newest, upstream_dns_servers=["192.0.2.53"], enable_dns_autoscaler=False)
         objects = {(o["kind"], o["metadata"]["name"]): o for o in render("coredns.yaml", values)}
         assert objects["Service", "kube-dns"]["spec"]["clusterIP"] == "10.233.0.10"
         deployment = objects["Deployment", "coredns"]["spec"]
@@ -119,3 +119,18 @@ def test_the_ceph_key_lives_only_in_its_secret():
     assert secret["kind"] == "Secret" and secret["stringData"]["userKey"] == key
     tasks = (ROOT / "roles" / "addons" / "tasks" / "main.yml").read_text()
     assert "addons_manifest: ceph-csi-secret.yaml\n    addons_manifest_secret: true" in tasks
+
+
+def test_the_dns_autoscaler_owns_corednss_replicas():
+    _, values = variables(MINORS[-1])
+    autoscaler = {(o["kind"], o["metadata"]["name"]): o for o in render("dns-autoscaler.yaml", values)}
+    command = autoscaler["Deployment", "dns-autoscaler"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    params = json.loads(next(c for c in command if c.startswith("--default-params=")).split("=", 1)[1])
+    assert params == {"linear": {"preventSinglePointFailure": True, "coresPerReplica": 256, "nodesPerReplica": 16,
+                                 "min": 2}}
+    assert "--target=Deployment/coredns" in command
+    coredns = {(o["kind"], o["metadata"]["name"]): o for o in render("coredns.yaml", values)}
+    assert "replicas" not in coredns["Deployment", "coredns"]["spec"]  # a re-apply must not undo the autoscaler
+    _, values = variables(MINORS[-1], enable_dns_autoscaler=False)
+    coredns = {(o["kind"], o["metadata"]["name"]): o for o in render("coredns.yaml", values)}
+    assert coredns["Deployment", "coredns"]["spec"]["replicas"] == 2
