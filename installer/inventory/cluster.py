@@ -59,6 +59,11 @@ def _computed(values: dict, kubernetes_hosts: list[str]) -> dict:
     """Settings whose default Kubespray works out from others: dns_domain from cluster_name,
     kube_apiserver_ip as the first address of the service network, the DNS autoscaler's least
     replicas from the number of Kubernetes hosts."""
+    from installer.inventory import kubespray, schema
+
+    # Kubespray's own default expression, copied into an inventory, asks for the default.
+    values = {name: schema.default(name) if kubespray.default_expression(name, value) else value
+              for name, value in values.items()}
     out = dict(values)
     out["dns_domain"] = values.get("dns_domain") or values["cluster_name"]
     if values.get("dns_min_replicas") is None:

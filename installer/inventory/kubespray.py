@@ -211,6 +211,19 @@ def status(name: str, implemented: set[str] | frozenset[str]) -> str | None:
     return None
 
 
+def default_expression(name: str, value) -> bool:
+    """Whether the value is Kubespray's own default expression for the name, copied into the
+    inventory as Kubespray's sample does (`dns_domain: "{{ cluster_name }}"`): it asks for
+    Kubespray's default, whatever kinstall's form of that default is."""
+    known = names().get(name)
+    return (known is not None and known.computed and templated(value)
+            and _squeeze(value) == _squeeze(known.written.strip().strip('"').strip("'")))
+
+
+def _squeeze(text: str) -> str:
+    return "".join(str(text).split()).replace("'", '"')
+
+
 def differs(name: str, value) -> bool:
     """Whether an inert name is set to something else than Kubespray's default. A feature's own
     settings never differ: they matter only once the feature is on, and that is refused. Against
@@ -225,7 +238,7 @@ def differs(name: str, value) -> bool:
         return value not in (None, "", [], {})
     if known.computed:
         # Ansible works the default out from other settings: only another expression is told apart.
-        return templated(value) and str(value).strip() != known.written.strip().strip('"').strip("'")
+        return templated(value) and not default_expression(name, value)
     if templated(value):
         return True
     default = known.default

@@ -250,3 +250,34 @@ def test_kubeadm_configuration_at_kubesprays_defaults_has_no_feature_gates_or_no
     init, cluster, kubelet, proxy = render("control_plane/templates/kubeadm-config.yaml.j2", **init_vars(MINORS[-1]))
     assert "featureGates" not in kubelet and "featureGates" not in proxy and "nodePortAddresses" not in proxy
     assert proxy["ipvs"] == {"strictARP": False} and kubelet["clusterDomain"] == "cluster.local"
+
+
+def test_kubesprays_sample_renders_kubesprays_defaults_into_kubeadm_kubelet_and_kube_proxy():
+    """The sample inventory's settings as `kinstall up` passes them to the roles, rendered, carry
+    the defaults of Kubespray's reference list (installer/data/kubespray_names.tsv)."""
+    from installer.inventory import kubespray
+    from installer.inventory.validate import validate
+    from installer.runner import engine
+
+    cluster = validate(ROOT / "tests" / "fixtures" / "kubespray" / "sample" / "inventory.ini").cluster
+    settings = engine.extravars(cluster, "test-run")
+    release = MINORS[-1]
+    variables = {**init_vars(release), **{k: v for k, v in settings.items() if k in init_vars(release)},
+                 "kube_version": release.version}
+    init, config, kubelet, proxy = render("control_plane/templates/kubeadm-config.yaml.j2", **variables)
+    default = {name: kubespray.names()[name].default for name in (
+        "kube_proxy_mode", "kubelet_protect_kernel_defaults", "kubelet_max_pods", "kube_network_node_prefix",
+        "kube_pods_subnet", "kube_service_addresses", "cluster_name", "kube_log_level", "kube_proxy_strict_arp",
+        "nodelocaldns_ip", "kube_proxy_conntrack_max_per_core")}
+    assert proxy["mode"] == default["kube_proxy_mode"] == "ipvs"
+    assert proxy["ipvs"]["strictARP"] is default["kube_proxy_strict_arp"] is False
+    assert proxy["conntrack"]["maxPerCore"] == int(default["kube_proxy_conntrack_max_per_core"])
+    assert kubelet["protectKernelDefaults"] is default["kubelet_protect_kernel_defaults"] is True
+    assert kubelet["maxPods"] == int(default["kubelet_max_pods"])
+    assert kubelet["clusterDNS"] == [default["nodelocaldns_ip"]]
+    assert kubelet["clusterDomain"] == config["networking"]["dnsDomain"] == default["cluster_name"]
+    assert config["networking"]["podSubnet"] == default["kube_pods_subnet"]
+    assert config["networking"]["serviceSubnet"] == default["kube_service_addresses"]
+    manager = _args(config["controllerManager"]["extraArgs"], release.kubeadm_api)
+    assert manager["node-cidr-mask-size"] == str(default["kube_network_node_prefix"])
+    assert manager["v"] == str(default["kube_log_level"])
