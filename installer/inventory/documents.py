@@ -284,8 +284,12 @@ def looks_like_ini(text: str) -> bool:
 
 
 def is_script(path: Path) -> bool:
-    """An executable inventory file: Ansible runs it as a dynamic inventory script."""
-    return path.is_file() and os.access(path, os.X_OK) and path.suffix.lower() not in (".yml", ".yaml", ".ini")
+    """An executable inventory file that starts with #!: Ansible runs it as a dynamic inventory
+    script. (YAML and INI files with the executable bit, as some checkouts give them, are read.)"""
+    if not path.is_file() or not os.access(path, os.X_OK) or path.suffix.lower() in (".yml", ".yaml", ".ini"):
+        return False
+    with path.open("rb") as handle:
+        return handle.read(2) == b"#!"
 
 
 def load_script(path: Path, shown: str) -> tuple[Document, list[Finding]]:

@@ -274,3 +274,10 @@ def test_the_node_local_dns_address_may_not_lie_in_the_pod_or_service_network(tm
     report = validate(_one_host(tmp_path, "    nodelocaldns_ip: 10.233.0.53\n")).report
     assert [f.rule for f in report.errors] == ["network-overlap"]
     assert "nodelocaldns_ip 10.233.0.53 lies inside kube_service_addresses" in report.errors[0].message
+
+
+def test_an_inventory_file_with_the_executable_bit_but_no_interpreter_line_is_read_not_run(tmp_path):
+    (tmp_path / "hosts").write_text("[kube_control_plane]\nn1\n[etcd]\nn1\n[kube_node]\nn1\n")
+    (tmp_path / "hosts").chmod(0o755)
+    result = validate(tmp_path / "hosts")
+    assert result.report.ok and "dynamic-inventory" not in {f.rule for f in result.report.findings}
