@@ -15,7 +15,7 @@ from importlib import resources
 import yaml
 
 KUBE_BINARIES = ("kubeadm", "kubelet", "kubectl")
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)\Z")
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:

@@ -64,23 +64,33 @@ class ParseError(Exception):
 class _Builder:
     """Turns a composed YAML node graph into plain data, recording marks and duplicate keys."""
 
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, budget: int):
         self.doc = doc
         self.constructor = SafeConstructor()
         self.findings: list[Finding] = []
         self._active: set[int] = set()
+        # How many values the document may expand to: aliases can make a few hundred bytes stand for
+        # billions of values (a "billion laughs"), which no inventory needs.
+        self.budget = budget
 
     @staticmethod
     def _pos(node) -> tuple[int, int]:
         return (node.start_mark.line + 1, node.start_mark.column + 1)
 
     def build(self, node, path: tuple = ()):
+        self.budget -= 1
+        if self.budget < 0:
+            line, col = self._pos(node)
+            raise ParseError(Finding(self.doc.file, line, col, json_path(path),
+                                     "the YAML aliases expand to more values than an inventory holds (an alias "
+                                     "of an alias of ...); write the values out, or use fewer levels of aliases",
+                                     rule="yaml-aliases"))
         self.doc.positions[path] = self._pos(node)
         if id(node) in self._active:
             raise ParseError(self.doc.finding(path, "a YAML alias refers to itself; inventories cannot be recursive",
                                               rule="yaml-syntax"))
         if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node)
+            return self._scalar(node, path)
         self._active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -89,11 +99,18 @@ class _Builder:
         finally:
             self._active.discard(id(node))
 
-    def _scalar(self, node):
+    def _scalar(self, node, path: tuple = ()):
         if not node.tag.startswith("tag:yaml.org,2002:"):
             # Ansible's !vault, !unsafe and other local tags hold strings we cannot see into.
             return node.value
-        value = self.constructor.construct_object(node)
+        try:
+            value = self.constructor.construct_object(node)
+        except Exception as exc:  # noqa: BLE001 - PyYAML's constructors raise whatever a bad value causes
+            line, col = self._pos(node)
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise ParseError(Finding(self.doc.file, line, col, json_path(path), f"'{node.value}' is not a value of its YAML "
+                                     f"tag {tag} ({type(exc).__name__}); remove the tag or fix the value",
+                                     rule="yaml-tag")) from None
         if isinstance(value, (datetime.date, datetime.datetime)):
             return node.value  # Ansible would keep a date-like string as written
         if isinstance(value, bytes):
@@ -149,7 +166,7 @@ def load_yaml(text: str, file: str) -> tuple[Document, list[Finding]]:
         raise ParseError(Finding(file, 1, 1, "$", f"YAML syntax error: {exc}", rule="yaml-syntax")) from None
     if node is None:
         return doc, []
-    builder = _Builder(doc)
+    builder = _Builder(doc, budget=200_000 + 20 * len(text))
     try:
         doc.data = builder.build(node)
     except RecursionError:

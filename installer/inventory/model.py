@@ -73,24 +73,47 @@ class Host:
         return doc.finding(path, message, key=True, **kw)
 
 
-_RANGE = re.compile(r"^(.*?)\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\](.*)$")
+_RANGE = re.compile(r"^(.*?)\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\](.*)\Z", re.DOTALL)
+
+
+# More hosts than this from one pattern is a slip (node[1:100000]), not a cluster.
+MAX_RANGE_HOSTS = 10000
+
+
+class RangeError(ValueError):
+    """A host range Ansible would refuse or that names no host, with what to write instead."""
 
 
 def expand_hosts(pattern: str) -> list[str]:
-    """Ansible's host ranges: node[01:03] -> node01, node02, node03; node[a:c] -> nodea..nodec."""
+    """Ansible's host ranges: node[01:03] -> node01, node02, node03; node[a:c] -> nodea..nodec.
+    Raises RangeError for a stride below 1, a range that runs backwards, or one too large."""
     match = _RANGE.match(pattern)
     if not match:
         return [pattern]
     head, start, end, stride, tail = match.groups()
     step = int(stride or 1)
+    if step < 1:
+        raise RangeError(f"host range '{pattern}' has stride {step}; a stride is 1 or more")
     if start.isdigit() and end.isdigit():
+        first, last = int(start), int(end)
         width = len(start) if start.startswith("0") else 0
-        items = [str(i).zfill(width) for i in range(int(start), int(end) + 1, step)]
+        make = lambda i: str(i).zfill(width)  # noqa: E731 - the one difference between the two kinds
     elif len(start) == len(end) == 1 and start in string.ascii_letters and end in string.ascii_letters:
-        items = [chr(i) for i in range(ord(start), ord(end) + 1, step)]
+        first, last, make = ord(start), ord(end), chr
     else:
         return [pattern]
-    return [name for item in items for name in expand_hosts(f"{head}{item}{tail}")]
+    if first > last:
+        raise RangeError(f"host range '{pattern}' runs backwards ({start} is after {end}) and names no host; "
+                         f"write [{end}:{start}]")
+    if (last - first) // step + 1 > MAX_RANGE_HOSTS:
+        raise RangeError(f"host range '{pattern}' names {(last - first) // step + 1} hosts; kinstall takes at most "
+                         f"{MAX_RANGE_HOSTS} from one range")
+    items = [make(i) for i in range(first, last + 1, step)]
+    expanded = [name for item in items for name in expand_hosts(f"{head}{item}{tail}")]
+    if len(expanded) > MAX_RANGE_HOSTS:
+        raise RangeError(f"host range '{pattern}' names {len(expanded)} hosts; kinstall takes at most "
+                         f"{MAX_RANGE_HOSTS} from one range")
+    return expanded
 
 
 class Inventory:
@@ -141,12 +164,19 @@ class Inventory:
             return
         hosts = body.get("hosts")
         if isinstance(hosts, dict):
+            listed = set(group.hosts)
             for pattern, host_vars in hosts.items():
-                for name in expand_hosts(pattern):
+                try:
+                    names = expand_hosts(pattern)
+                except RangeError as exc:
+                    self.findings.append(doc.finding(path + ("hosts", pattern), str(exc), rule="host-range", key=True))
+                    continue
+                for name in names:
                     host = self.hosts.setdefault(name, Host(name))
                     host.defined.append((doc, path + ("hosts", pattern)))
                     host.groups.add(group.name)
-                    if name not in group.hosts:
+                    if name not in listed:
+                        listed.add(name)
                         group.hosts.append(name)
                     if isinstance(host_vars, dict) and host_vars:
                         host.inline.append(VarSource(doc, path + ("hosts", pattern), host_vars))

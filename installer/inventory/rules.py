@@ -17,7 +17,7 @@ from installer.inventory import schema
 from installer.inventory.schema import suggest
 from installer.inventory.settings import Setting
 
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 
 @dataclass

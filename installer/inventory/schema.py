@@ -9,7 +9,7 @@ import ipaddress
 import json
 from importlib import resources
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import best_match
 
 from installer import plugins
@@ -63,6 +63,19 @@ def variables() -> dict:
     return schema()["$defs"]["vars"]["properties"]
 
 
+def secret(name: str) -> bool:
+    """A setting whose value no message, log or record may show (x-kinstall-secret)."""
+    return bool(variables().get(name, {}).get("x-kinstall-secret"))
+
+
+def shown(value) -> str:
+    """A value as a message quotes it: control characters (a newline) escaped, so they show."""
+    text = str(value)
+    if any(not c.isprintable() for c in text):
+        return json.dumps(text)
+    return f"'{text}'"
+
+
 def scope(name: str) -> str:
     return variables().get(name, {}).get("x-kinstall-scope", "cluster")
 
@@ -74,19 +87,41 @@ def default(name: str):
     return None
 
 
+def _anchored(node):
+    """The schema for Python's re.search, which jsonschema uses: a pattern's closing `$` also
+    matches before a final newline there (not in ECMA-262, the published schema's dialect), so it
+    becomes `\\Z`, and a value ending in a newline can no longer pass."""
+    if isinstance(node, dict):
+        return {key: (value[:-1] + "\\Z" if key == "pattern" and isinstance(value, str) and value.endswith("$")
+                      and not value.endswith("\\$") else _anchored(value)) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_anchored(item) for item in node]
+    return node
+
+
+# A whole number is an int: JSON Schema's "integer" would also take 6443.0.
+_Validator = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)))
+
+
 @functools.cache
-def _validator(root: str) -> Draft202012Validator:
-    full = schema()
+def _checked() -> dict:
+    return _anchored(schema())
+
+
+@functools.cache
+def _validator(root: str):
+    full = _checked()
     target = full if root == "inventory" else {"$defs": full["$defs"], "$ref": f"#/$defs/{root}"}
-    return Draft202012Validator(target, format_checker=FORMATS)
+    return _Validator(target, format_checker=FORMATS)
 
 
 @functools.cache
-def _property_validator(name: str) -> Draft202012Validator | None:
-    spec = variables().get(name)
+def _property_validator(name: str):
+    spec = _checked()["$defs"]["vars"]["properties"].get(name)
     if spec is None:
         return None
-    return Draft202012Validator({"$defs": schema()["$defs"], **spec}, format_checker=FORMATS)
+    return _Validator({"$defs": _checked()["$defs"], **spec}, format_checker=FORMATS)
 
 
 def value_is_valid(name: str, value) -> bool:
@@ -153,7 +188,7 @@ def _message(error) -> str:
             return str(cause)
         return f"'{value}' is not a valid IPv4 address"
     if error.validator == "pattern":
-        return f"'{value}' does not match the expected form {error.validator_value}"
+        return f"{shown(value)} does not match the expected form {error.validator_value}"
     if error.validator in ("minimum", "maximum"):
         word = "at least" if error.validator == "minimum" else "at most"
         return f"{value} is out of range: it must be {word} {error.validator_value}"
@@ -234,5 +269,15 @@ def _findings_for(doc: Document, error, base: tuple) -> list[Finding]:
     message = _message(error)
     if error.validator == "pattern":
         form = error.schema.get("x-kinstall-form") or parent.get("x-kinstall-form")
-        message = f"'{error.instance}' is not " + (form or f"of the form {error.validator_value}")
+        message = f"{shown(error.instance)} is not " + (form or f"of the form {error.validator_value}")
+    if any(isinstance(part, str) and secret(part) for part in path):
+        message = _hidden(message, error.instance)
     return [doc.finding(path, message, rule="schema")]
+
+
+def _hidden(message: str, value) -> str:
+    """The message without the secret value it would quote."""
+    for text in {str(value), shown(value), json.dumps(value, default=str)}:
+        if text and text not in ("''", '""'):
+            message = message.replace(text, "(a hidden value)")
+    return message

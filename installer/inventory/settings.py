@@ -75,9 +75,10 @@ def resolve(inventory: Inventory) -> tuple[dict[str, Setting], list[Finding]]:
             where = other_source or source
             hosts_text = ", ".join(other_hosts[:5]) + (" ..." if len(other_hosts) > 5 else "")
             first = source.label(name) if source else "kinstall's default"
+            theirs, ours = ("another value", "theirs") if schema.secret(name) else (_key(other_value), _key(value))
             findings.append(where.finding(
-                name, f"'{name}' is a cluster setting, but {hosts_text} would get {_key(other_value)} "
-                f"while the others get {_key(value)} ({first}); set it once for the whole cluster, in "
+                name, f"'{name}' is a cluster setting, but {hosts_text} would get {theirs} "
+                f"while the others get {ours} ({first}); set it once for the whole cluster, in "
                 "group_vars/all or group_vars/k8s_cluster", rule="cluster-setting", key=True))
     selected = settings.get("kube_network_plugin")
     plugin_name = selected.value if selected else plugins.DEFAULT

@@ -19,6 +19,7 @@ import yaml
 
 from installer import artifacts, images, plugins, state, stages
 from installer.errors import ExitCode, InvalidInput, UsageError
+from installer.inventory import schema
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import find_inventory_file
 from installer.lab import paths
@@ -30,7 +31,7 @@ from installer.runner.records import RunRecord, StageRecord
 PROJECT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = PROJECT / "playbooks"
 # Inventory settings that are secrets: never passed as extra variables.
-SECRET_SETTINGS = frozenset({"ceph_csi_user_key"})
+SECRET_SETTINGS = frozenset(name for name in schema.variables() if schema.secret(name))
 CALLBACKS = Path(__file__).resolve().parents[1] / "ansible_plugins" / "callback"
 ROLES = PROJECT / "roles"
 MAX_FORKS = 50

