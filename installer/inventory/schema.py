@@ -132,6 +132,22 @@ def value_is_valid(name: str, value) -> bool:
     return validator is not None and validator.is_valid(value)
 
 
+def problems(name: str, value) -> list[str]:
+    """What the schema says against one variable's value (secrets not quoted)."""
+    validator = _property_validator(name)
+    if validator is None:
+        return []
+    found = []
+    for error in validator.iter_errors(value):
+        if error.validator in ("anyOf", "oneOf") and error.context:
+            error = best_match([e for e in error.context if e.validator != "type"] or error.context)
+        message = _message(error)
+        if error.validator == "pattern" and error.schema.get("x-kinstall-form"):
+            message = f"{shown(error.instance)} is not {error.schema['x-kinstall-form']}"
+        found.append(_hidden(message, value) if secret(name) else message)
+    return found
+
+
 def suggest(word: str, candidates) -> str:
     match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
     return f"; did you mean '{match[0]}'?" if match else ""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from installer.errors import InvalidInput, UsageError
 from installer.inventory import cluster as cluster_model
-from installer.inventory import model, rules, schema, settings
+from installer.inventory import model, rules, schema, settings, templating
 from installer.inventory.findings import Report
 
 
@@ -47,9 +47,19 @@ def validate(path: str | Path, overrides: dict | None = None) -> Result:
     report.extend(findings)
     for name, value in (overrides or {}).items():
         resolved[name] = dataclasses.replace(resolved[name], value=value, valid=schema.value_is_valid(name, value))
+    resolved, findings = templating.evaluate(resolved, _variables(inventory))
+    report.extend(findings)
     report.extend(rules.check(rules.Context(inventory, resolved)))
     built = cluster_model.build(inventory, resolved, str(file)) if report.ok else None
     return Result(report, inventory, built)
+
+
+def _variables(inventory: model.Inventory) -> dict:
+    """The variables a host of the cluster sees from its groups (templated settings may use them)."""
+    hosts = sorted(inventory.members(model.CLUSTER)) or sorted(inventory.hosts)
+    if not hosts:
+        return {}
+    return {name: value for name, (value, _) in inventory.group_level(hosts[0]).items()}
 
 
 def require_valid(path: str | Path, overrides: dict | None = None) -> Result:

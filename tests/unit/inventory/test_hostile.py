@@ -132,3 +132,30 @@ def test_secrets_never_appear_in_findings_text_or_json(tmp_path):
             assert secret not in result.output
     body = json.loads(CliRunner().invoke(cli, ["validate", "--format", "json", str(tmp_path / "hosts.yml")]).output)
     assert any("ansible_become_password" in f["path"] for f in body["findings"])
+
+
+@pytest.mark.parametrize("setting", [
+    'kube_version: "{{ undefined_version }}"', 'kube_network_plugin: "{{ p }}"',
+    'local_volume_provisioner_storage_classes: "{{ x }}"', 'nfs_storage_classes: "{{ x }}"',
+    'kube_pods_subnet: "{{ s }}"', 'kube_version: "{{ ansible_os_family }}"'])
+def test_a_jinja_value_kinstall_needs_and_cannot_work_out_is_refused_not_a_crash(tmp_path, setting):
+    for command in ("validate", "plan"):
+        result = CliRunner().invoke(cli, [command, _inventory(tmp_path, setting)])
+        assert result.exit_code == 1, result.output
+        assert "is a Jinja expression kinstall cannot work out from the inventory" in result.output
+
+
+def test_a_jinja_value_is_worked_out_as_ansible_would_then_checked(tmp_path):
+    result = validate(_inventory(tmp_path, 'k8s_release: 1.35.8\nkube_version: "{{ k8s_release }}"\n'
+                                           'kube_network_node_prefix: "{{ 20 + 4 }}"'))
+    assert result.report.ok, result.report.as_text()
+    assert result.cluster.release.version == "1.35.8" and result.cluster.settings["kube_network_node_prefix"] == 24
+    errors = _errors(_inventory(tmp_path, "cluster_name: \"{{ 'Not A Domain' }}\""))
+    assert errors == ["hosts.yml:3:5: $.all.vars.cluster_name: 'cluster_name' comes out as 'Not A Domain': "
+                      "'Not A Domain' is not a DNS domain such as cluster.local"]
+
+
+def test_a_jinja_value_that_needs_a_host_is_left_to_ansible_where_kinstall_does_not_read_it(tmp_path):
+    report = validate(_inventory(
+        tmp_path, "local_release_dir: \"{{ '/tmp/releases' if inventory_hostname != 'localhost' else '/x' }}\"")).report
+    assert report.ok and [f.rule for f in report.warnings] == ["templated"]
