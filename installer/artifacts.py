@@ -124,9 +124,20 @@ def images_for_cluster(cluster: Cluster) -> list[dict]:
         manifest = bundle.read_manifest(directory)
     except KinstallError:
         return []
-    # component/version/mirror_path: the fields the download role's checks read for any file.
-    return [{"hosts": "k8s_cluster", **image, "source": str(directory / image["path"]), "component": image["name"],
-             "version": "image", "mirror_path": image["path"]} for image in manifest["images"]]
+    # component/version/mirror_path: the fields the download role's checks read for any file. Which
+    # hosts get an image is kinstall's to say, not the manifest's: the control plane's own images go
+    # to the control planes, every other image to the Kubernetes hosts.
+    return [{**image, "hosts": _image_hosts(image["name"]), "source": str(directory / image["path"]),
+             "component": image["name"], "version": "image", "mirror_path": image["path"]}
+            for image in manifest["images"]]
+
+
+CONTROL_PLANE_IMAGES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
+def _image_hosts(name: str) -> str:
+    repository = name.rsplit(":", 1)[0].rsplit("/", 1)[-1]
+    return "kube_control_plane" if repository in CONTROL_PLANE_IMAGES else "k8s_cluster"
 
 
 def as_dicts(found: list[Artifact]) -> list[dict]:

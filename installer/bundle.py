@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -101,7 +103,40 @@ def read_manifest(directory: Path) -> dict:
     if not isinstance(found, dict) or found.get("format") != FORMAT:
         raise KinstallError(f"{path} is not a {FORMAT} manifest; rebuild the bundle with this kinstall",
                             ExitCode.INVALID)
+    _check_manifest(directory, found)
     return found
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _check_manifest(directory: Path, found: dict) -> None:
+    """A manifest is input from outside: its form checked, and every path it names a plain relative
+    path that stays inside the bundle, symlinks followed."""
+    where = directory / MANIFEST
+
+    def refuse(entry: str, why: str):
+        raise KinstallError(f"{where}: {entry} {why}; nothing was read from this bundle", ExitCode.INVALID)
+
+    files, images = found.get("files"), found.get("images", [])
+    if not isinstance(files, dict):
+        refuse("'files'", "is not a mapping of path to sha256")
+    if not isinstance(images, list) or not all(isinstance(i, dict) for i in images):
+        refuse("'images'", "is not a list of images")
+    named = [(f"file '{name}'", name, digest) for name, digest in files.items()]
+    named += [(f"image {i.get('name')!r}", i.get("path"), i.get("sha256")) for i in images]
+    root = directory.resolve()
+    for entry, name, digest in named:
+        if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name \
+                or posixpath.normpath(name) != name or name == ".." or name.startswith("../"):
+            refuse(entry, "is not a plain relative path inside the bundle")
+        if not (root / name).resolve().is_relative_to(root):
+            refuse(entry, "leads outside the bundle (through a symlink)")
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            refuse(entry, "has no sha256 of 64 lowercase hex digits")
+    for image in images:
+        if not isinstance(image.get("name"), str) or image.get("path") not in files:
+            refuse(f"image {image.get('name')!r}", "needs a name and a path listed among the files")
 
 
 def check(directory: Path) -> list[str]:

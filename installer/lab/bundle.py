@@ -66,11 +66,11 @@ def _assemble(root: Path, files: dict, kube: dict) -> None:
     for path, sha256 in kube["files"].items():
         _link(Path(kube["dir"]) / path, partial / path)
         listed[path] = sha256
-    images = [{**image, "hosts": "kube_control_plane" if image["name"].rsplit("/", 1)[1].split(":")[0]
-               in kubernetes.CONTROL_PLANE_IMAGES else "k8s_cluster"} for image in kube["images"]]
+    # Which hosts get each image is kinstall's decision (artifacts.images_for_cluster), not the manifest's.
+    images = [dict(image) for image in kube["images"]]
     test_sha = hashlib.sha256((partial / test_image["path"]).read_bytes()).hexdigest()
     listed[test_image["path"]] = test_sha
-    images.append({"name": test_image["name"], "path": test_image["path"], "sha256": test_sha, "hosts": "k8s_cluster"})
+    images.append({"name": test_image["name"], "path": test_image["path"], "sha256": test_sha})
     bundles.write_manifest(partial, listed, images, kube["not_built"],
                            test_image={**test_image, "sha256": test_sha},
                            built_from={"debian": files["debian"], "kubernetes": kube["debian_source"], "go": kube["go"]})

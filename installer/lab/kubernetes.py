@@ -25,6 +25,7 @@ from pathlib import Path
 from installer import artifacts
 from installer.lab import oci, paths
 from installer.lab.podman import LabError
+from installer.artifacts import CONTROL_PLANE_IMAGES
 
 VERSION = "1.20.2"
 SOURCE_PACKAGE = "kubernetes"
@@ -42,7 +43,6 @@ COMMANDS = ("kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-
 # etcd stage's own (Debian's, outside any container); no CoreDNS can be made (Debian has none).
 REGISTRY = "k8s.gcr.io"
 PAUSE_VERSION = "3.2"
-CONTROL_PLANE_IMAGES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # kube-proxy runs iptables, conntrack and ipset inside its container: a minimal Debian holds them.
 PROXY_PACKAGES = ("iptables", "conntrack", "ipset")
 NOT_BUILT = {f"{REGISTRY}/coredns:1.7.0": "Debian has no CoreDNS (any suite): the lab's cluster runs without DNS",

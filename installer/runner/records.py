@@ -4,6 +4,7 @@ runs/<id>/record.json, next to ansible-runner's artifacts of that run."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import time
@@ -95,6 +96,9 @@ class RunRecord:
         tmp.replace(path)
 
 
+LOG = logging.getLogger(__name__)
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(2)
 
@@ -130,8 +134,10 @@ def for_cluster(cluster_directory: Path) -> list[RunRecord]:
         if (directory / "record.json").exists():
             try:
                 found.append(load(directory))
-            except (json.JSONDecodeError, TypeError, KeyError):
-                continue  # a record cut short by a crash: not worth failing `runs list` over
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+                # A record cut short by a crash, or edited by hand: said, and not worth failing over.
+                LOG.warning("kinstall: skipped the unreadable run record %s (%s)", directory / "record.json",
+                            type(error).__name__)
     return sorted(found, key=lambda r: r.started)  # two runs of one second: their ids do not tell
 
 

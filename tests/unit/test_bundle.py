@@ -2,6 +2,8 @@
 
 import hashlib
 
+import pytest
+
 from click.testing import CliRunner
 
 from installer import bundle as bundles
@@ -83,3 +85,54 @@ def test_a_directory_without_a_manifest_is_not_a_bundle(tmp_path):
     (tmp_path / "kinstall-bundle.json").write_text("[]")
     result = CliRunner().invoke(cli, ["bundle", "--check", str(tmp_path)])
     assert result.exit_code == 1 and "is not a kinstall-bundle/1 manifest" in result.output
+
+
+def _hostile(tmp_path, files=None, images=None, raw=None):
+    import json
+
+    directory = tmp_path / "hostile"
+    (directory / "images").mkdir(parents=True, exist_ok=True)
+    body = raw if raw is not None else {"format": bundles.FORMAT, "files": files or {}, "images": images or []}
+    (directory / bundles.MANIFEST).write_text(json.dumps(body))
+    return directory
+
+
+SUM = "a" * 64
+
+
+@pytest.mark.parametrize("files, images, named", [
+    ({"../../../../etc/shadow": SUM}, [], "file '../../../../etc/shadow' is not a plain relative path"),
+    ({"/etc/shadow": SUM}, [], "file '/etc/shadow' is not a plain relative path"),
+    ({"images/../../x": SUM}, [], "file 'images/../../x' is not a plain relative path"),
+    ({"images/a.tar": "not-a-sum"}, [], "file 'images/a.tar' has no sha256"),
+    ({"images/a.tar": SUM}, [{"name": "x:1", "path": "../../../../etc/shadow", "sha256": SUM}],
+     "image 'x:1' is not a plain relative path"),
+    ({"images/a.tar": SUM}, [{"name": "x:1", "path": "images/b.tar", "sha256": SUM}],
+     "image 'x:1' needs a name and a path listed among the files"),
+])
+def test_a_hostile_manifest_is_refused_naming_the_entry(tmp_path, files, images, named):
+    directory = _hostile(tmp_path, files, images)
+    result = CliRunner().invoke(cli, ["bundle", "--check", str(directory)])
+    assert result.exit_code == 1 and named in result.output, result.output
+    assert "nothing was read from this bundle" in result.output
+
+
+def test_a_symlink_out_of_the_bundle_is_refused(tmp_path):
+    directory = _hostile(tmp_path, {"images/pause.oci.tar": SUM})
+    (directory / "images" / "pause.oci.tar").symlink_to("/etc/passwd")
+    result = CliRunner().invoke(cli, ["bundle", "--check", str(directory)])
+    assert result.exit_code == 1 and "leads outside the bundle (through a symlink)" in result.output
+
+
+@pytest.mark.parametrize("raw", [{"format": bundles.FORMAT}, {"format": bundles.FORMAT, "files": {}, "images": {}},
+                                 {"format": bundles.FORMAT, "files": [], "images": []}])
+def test_a_manifest_without_files_or_images_is_refused_not_a_crash(tmp_path, raw):
+    result = CliRunner().invoke(cli, ["bundle", "--check", str(_hostile(tmp_path, raw=raw))])
+    assert result.exit_code == 1 and "nothing was read from this bundle" in result.output
+
+
+def test_which_hosts_get_an_image_is_kinstalls_decision_not_the_manifests():
+    from installer import artifacts
+
+    assert artifacts._image_hosts("k8s.gcr.io/kube-apiserver:v1.20.2") == "kube_control_plane"
+    assert artifacts._image_hosts("registry.example/anything:1") == "k8s_cluster"

@@ -63,6 +63,16 @@ def test_records_round_trip_and_find_by_prefix(home, tmp_path):
         records.find("nope")
 
 
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"id": 1}', b"\xff\xfe binary", b'{"stages": "x"}'])
+def test_an_unreadable_run_record_is_skipped_with_a_warning(home, tmp_path, caplog, content):
+    good = records.create(tmp_path / "c1", "cluster.local", "kinstall up", {"mode": "up"})
+    bad = tmp_path / "c1" / "runs" / "20200101T000000Z-dead"
+    bad.mkdir(parents=True)
+    (bad / "record.json").write_bytes(content)
+    assert [r.id for r in records.for_cluster(tmp_path / "c1")] == [good.id]
+    assert f"skipped the unreadable run record {bad / 'record.json'}" in caplog.text
+
+
 def _event(kind, **data):
     return {"event": kind, "event_data": data}
 
