@@ -15,6 +15,7 @@ The checks ask through the Kubernetes client, with pods that run once and print 
 from __future__ import annotations
 
 import secrets
+import shlex
 import signal
 import threading
 import time
@@ -186,7 +187,9 @@ def client_script(targets: list[tuple[str, str]], service_ip: str, dns_domain: s
     image holds crashes in wget): one line per answer, "pod NAME IP ANSWER", then
     "service IP ANSWER" (retried while the Service's endpoints settle), then with cluster DNS
     "dns NAME ADDRESS" for the kubernetes Service and the external name (empty: not resolved)."""
-    pairs = " ".join(f"{name}={ip}" for name, ip in targets)
+    # Every value from the inventory or the cluster is quoted for sh, whatever validate let through.
+    pairs = " ".join(shlex.quote(f"{name}={ip}") for name, ip in targets)
+    service_ip = shlex.quote(service_ip)
     get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w {timeout} {address} {port} {errors} | tail -n 1"
     script = (f"for t in {pairs}; do n=${{t%%=*}}; "
               f"a=$({get.format(timeout=5, address='${t#*=}', port=8080, errors='2>&1')}); "
@@ -196,8 +199,9 @@ def client_script(targets: list[tuple[str, str]], service_ip: str, dns_domain: s
     if dns_domain:
         # The first address after the answer's Name: line (busybox prints "Address: IP" or, older,
         # "Address 1: IP NAME"); the resolver's own "Address: IP:53" comes before any Name: line.
-        script += (f"for h in kubernetes.default.svc.{dns_domain} {external_name}; do "
-                   f"a=$(nslookup $h 2>&1 | awk '/^Name:/ {{n=1}} n && /^Address/ {{for (i = 2; i <= NF; i++) "
+        names = " ".join(shlex.quote(n) for n in (f"kubernetes.default.svc.{dns_domain}", external_name))
+        script += (f"for h in {names}; do "
+                   f"a=$(nslookup \"$h\" 2>&1 | awk '/^Name:/ {{n=1}} n && /^Address/ {{for (i = 2; i <= NF; i++) "
                    f"if ($i ~ /^[0-9a-f]+[.:][0-9a-f.:]*[0-9a-f]$/) {{print $i; exit}}}}'); echo \"dns $h $a\"; done")
     return script
 

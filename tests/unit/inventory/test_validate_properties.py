@@ -2,6 +2,9 @@
 valid inventory always yields a cluster that plans."""
 
 import copy
+import re
+import time
+from pathlib import Path
 import os
 
 import yaml
@@ -102,3 +105,84 @@ def test_the_unmutated_base_is_valid(tmp_path):
     path = tmp_path / "hosts.yaml"
     path.write_text(yaml.safe_dump(BASE))
     assert validate(path).report.ok
+
+
+# ---------------------------------------------------------------- structural mutations
+
+def _kubespray_sample() -> dict:
+    """Kubespray's sample inventory as one YAML document: its hosts, and every group_vars file's
+    settings in the vars of the group the file is for."""
+    root = Path(__file__).resolve().parents[2] / "fixtures" / "kubespray" / "sample"
+    document = {"all": {"vars": {}, "children": {
+        "kube_control_plane": {"hosts": {f"node{i}": {"ansible_host": f"95.54.0.{11 + i}", "ip": f"10.3.0.{i}",
+                                                       "etcd_member_name": f"etcd{i}"} for i in (1, 2, 3)}},
+        "etcd": {"children": {"kube_control_plane": None}},
+        "kube_node": {"hosts": {f"node{i}": {"ansible_host": f"95.54.0.{11 + i}", "ip": f"10.3.0.{i}"}
+                                for i in (4, 5, 6)}},
+        "k8s_cluster": {"children": {"kube_control_plane": None, "kube_node": None}, "vars": {}}}}}
+    for file in sorted((root / "group_vars").rglob("*.yml")):
+        group = file.parent.name
+        target = document["all"]["vars"] if group == "all" else document["all"]["children"][group]["vars"]
+        target.update(yaml.safe_load(file.read_text()) or {})
+    return document
+
+
+BASES = [BASE, _kubespray_sample()]
+TEMPLATED = st.sampled_from(["{{ undefined_name }}", "{{ cluster_name }}", "{{ 1 / 0 }}", "{{ lookup('env', 'HOME') }}",
+                             "{% for x in y %}", "{{ [1, 2] }}", "{{ {'a': 1} }}", "{{ inventory_hostname }}",
+                             "{{ kube_version }}", "{{ '10.0.0.0/8' }}", "{{", "}}{{"])
+ODD = st.sampled_from([6443.0, 1e308, float("nan"), -1, 2**63, "", "a\n", "x\x00y", " ", "../..", "/", "9" * 400,
+                       [], {}, [None], {"": None}, True, "True", "0x1F", "1_000"])
+RANGES = st.sampled_from(["node[1:6:0]", "n[5:1]", "n[a:c]", "n[01:10:3]", "n[0:9999]", "n[1:3][a:b]", "n[:]",
+                          "n[1:2:-1]", "n[z:a]", "n[1:100001]"])
+TAGS = st.sampled_from(["!!timestamp", "!!bool", "!!int", "!!float", "!!binary", "!!str", "!!null", "!!set",
+                        "!vault", "!unsafe", "!!python/name:os.system", "!custom"])
+
+
+def _setting_paths(document):
+    return [p for p in _paths(document) if len(p) >= 2 and p[-2] == "vars" and isinstance(p[-1], str)]
+
+
+@settings(max_examples=int(os.environ.get("KINSTALL_HYPOTHESIS_EXAMPLES", 150)) * 2, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_structural_mutations_never_crash_and_stay_fast(tmp_path, data):
+    """Values moved from other settings, Jinja, odd scalars, host ranges and YAML tags, on
+    kinstall's sample and Kubespray's: validate answers (a report, or a cluster that plans) within
+    5 s, never with an exception (which the CLI would turn into exit 70)."""
+    document = copy.deepcopy(data.draw(st.sampled_from(BASES)))
+    for _ in range(data.draw(st.integers(1, 5))):
+        settings_paths = _setting_paths(document)
+        action = data.draw(st.sampled_from(["swap", "template", "odd", "range", "tag"]))
+        if action == "range":
+            group = data.draw(st.sampled_from(["kube_node", "kube_control_plane"]))
+            hosts = document["all"]["children"].setdefault(group, {}).setdefault("hosts", {}) or {}
+            document["all"]["children"][group]["hosts"] = {**hosts, data.draw(RANGES): None}
+            continue
+        if not settings_paths:
+            break
+        path = data.draw(st.sampled_from(settings_paths))
+        if action == "swap":
+            other = data.draw(st.sampled_from(settings_paths))
+            value = _get(document, other)
+        elif action == "template":
+            value = data.draw(TEMPLATED)
+        elif action == "odd":
+            value = data.draw(ODD)
+        else:
+            value = f"__TAG__{data.draw(TAGS)} {data.draw(st.sampled_from(['x', '1', '2001-12-14', 'yes', '[a]']))}"
+        _mutate(document, path, "replace", value, None)
+    text = yaml.safe_dump(document, allow_unicode=True)
+    text = re.sub(r"'__TAG__([^']*)'|__TAG__", lambda m: m.group(1) or "", text)
+    path = tmp_path / "hosts.yaml"
+    path.write_text(text, encoding="utf-8")
+    started = time.perf_counter()
+    _check(path)
+    assert time.perf_counter() - started < 5
+
+
+def _get(document, path):
+    node = document
+    for part in path:
+        node = node[part]
+    return copy.deepcopy(node)

@@ -66,7 +66,7 @@ Address:\t10.233.0.3:53
 """
 
 
-def _run_client(tmp_path, answers: dict, lookups: dict):
+def _run_client(tmp_path, answers: dict, lookups: dict, external_name: str = "kubernetes.io"):
     """The client pod's script under sh, with an nc and an nslookup that print what busybox's
     print for the recorded answers (a missing answer: nc's timeout, exit 1)."""
     import json
@@ -99,8 +99,8 @@ print(({RESOLVED!r} if name in lookups else {NXDOMAIN!r}).format(name=name, addr
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
     script = function.client_script([("server-0", "10.0.0.1"), ("server-1", "10.0.0.2")], "10.233.0.80",
-                                    "cluster.local", "kubernetes.io")
-    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60,
+                                    "cluster.local", external_name)
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path,
                           env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
     return done.stdout.splitlines()
 
@@ -116,6 +116,14 @@ def test_the_client_script_reports_each_answer_and_resolved_name(tmp_path):
     names = {"node1": "server-0", "node2": "server-1"}
     assert function._pairs(["node1", "node2"], names, logs, 1.0).status == "pass"
     assert function._dns(logs, "cluster.local", "kubernetes.io", 1.0).status == "pass"
+
+
+def test_a_hostile_external_name_stays_one_argument_of_nslookup_in_the_pods_script(tmp_path):
+    """validate refuses such a name; the script quotes it anyway (a sink is never trusted)."""
+    hostile = "kubernetes.io; touch PWNED $(touch PWNED2) `touch PWNED3`"
+    lines = _run_client(tmp_path, {}, {hostile: "192.0.2.1"}, external_name=hostile)
+    assert lines[-1] == f"dns {hostile} 192.0.2.1"
+    assert not list(tmp_path.glob("PWNED*"))
 
 
 def test_the_client_script_reports_what_did_not_answer_or_resolve(tmp_path):
