@@ -3,11 +3,14 @@ no registry). Built once and cached under a tag made from the hash of its recipe
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from importlib import resources
 from pathlib import Path
@@ -47,30 +50,99 @@ def tag() -> str:
 
 
 def ensure(report=lambda message: None) -> tuple[str, float]:
-    """The image's tag, building it when missing; and the seconds the build took (0 if cached)."""
+    """The image's tag, building it when missing; and the seconds the build took (0 if cached).
+    One build at a time on a machine: a second `lab up` waits for the first, and says so."""
     name = tag()
     if podman.exists("image", name):
         return name, 0.0
     start = time.monotonic()
-    build_dir = paths.cache() / f"build-{name.rsplit(':', 1)[1]}"
-    rootfs = build_dir / "rootfs"
-    try:
-        shutil.rmtree(build_dir, ignore_errors=True)
-        rootfs.mkdir(parents=True)
-        debs = paths.cache() / "debootstrap"
-        debs.mkdir(parents=True, exist_ok=True)
-        report(f"building the node image {name} with debootstrap ({SUITE}, about a minute)")
-        _debootstrap(rootfs, debs)
-        _customize(rootfs)
-        _import(rootfs, name)
-    except BaseException:
-        if podman.exists("image", name):
-            podman.run("rmi", "-f", name, check=False)
-        raise
-    finally:
-        shutil.rmtree(build_dir, ignore_errors=True)
-    podman.run("tag", name, f"{REPOSITORY}:latest")
+    with build_lock(report):
+        if podman.exists("image", name):  # built by the one we waited for
+            return name, time.monotonic() - start
+        clean_stale_builds()
+        # A fresh directory of its own: a build cut short never leaves one a later build reuses.
+        build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=paths.cache()))
+        rootfs = build_dir / "rootfs"
+        try:
+            rootfs.mkdir()
+            debs = paths.cache() / "debootstrap"
+            debs.mkdir(parents=True, exist_ok=True)
+            report(f"building the node image {name} with debootstrap ({SUITE}, about a minute)")
+            _debootstrap(rootfs, debs)
+            _customize(rootfs)
+            _import(rootfs, name)
+        except BaseException:
+            if podman.exists("image", name):
+                podman.run("rmi", "-f", name, check=False)
+            raise
+        finally:
+            unmount_below(build_dir)
+            remove_tree(build_dir)
+        podman.run("tag", name, f"{REPOSITORY}:latest")
     return name, time.monotonic() - start
+
+
+@contextlib.contextmanager
+def build_lock(report=lambda message: None):
+    """An exclusive lock on the machine's node image builds (released by the kernel when the holder
+    dies, so a build killed with SIGKILL never blocks the next)."""
+    paths.cache().mkdir(parents=True, exist_ok=True)
+    with open(paths.cache() / "node-image.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            report("another kinstall is building the node image; waiting for it to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def clean_stale_builds() -> None:
+    """What builds cut short left (debootstrap's /proc still mounted in their root file system):
+    their mounts undone, then their directories removed. Called under the build lock."""
+    for stale in sorted(paths.cache().glob("build-*")):
+        if stale.is_dir() and not stale.is_symlink():
+            unmount_below(stale)
+            remove_tree(stale)
+
+
+def _mounts_below(directory: Path) -> list[Path]:
+    """Mount points at or below a directory, deepest first (from /proc/self/mountinfo)."""
+    root = os.path.realpath(directory)
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        for line in handle:
+            # the fifth field is the mount point, with spaces and the like octal-escaped
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == root or point.startswith(root + "/"):
+                found.append(Path(point))
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def unmount_below(directory: Path) -> None:
+    for point in _mounts_below(directory):
+        subprocess.run(["umount", "--lazy", str(point)], capture_output=True, check=False)
+    left = _mounts_below(directory)
+    if left:
+        raise LabError(f"{left[0]} is still mounted and would not unmount; unmount it (umount -l {left[0]}), "
+                       "then run `kinstall lab up` again")
+
+
+def remove_tree(directory: Path) -> None:
+    """Remove a build directory, never crossing into another file system: a mount point left under
+    it (had debootstrap bind-mounted /dev, the host's) is refused, not emptied."""
+    if not directory.exists():
+        return
+    device = directory.lstat().st_dev
+    for parent, dirs, _files in os.walk(directory):
+        for name in dirs:
+            child = Path(parent) / name
+            if not child.is_symlink() and child.lstat().st_dev != device:
+                raise LabError(f"{child} is another file system mounted inside a build directory; kinstall "
+                               "removes nothing across it: unmount it, then run `kinstall lab up` again")
+    shutil.rmtree(directory)
 
 
 def _debootstrap(rootfs: Path, debs: Path) -> None:
