@@ -86,6 +86,36 @@ def test_kubelet_tunables_are_node_local_files(lab):
     assert _ssh(lab, lab.nodes[0].name, "sysctl -n kernel.keys.root_maxbytes").stdout.strip() == "25000000"
 
 
+def _systemd_cgroup(pid_file: Path) -> str:
+    return next(line.split(":", 2)[2] for line in pid_file.read_text().splitlines() if ":name=systemd:" in line)
+
+
+def test_each_nodes_cgroups_stay_in_its_own_subtree_and_the_hosts_root_gains_nothing(lab):
+    """name=systemd (cgroup v1, hybrid hosts): the node's systemd, sshd and containerd live in the
+    node's own cgroup; nothing of theirs appears at the host's root of the hierarchy."""
+    root = Path("/sys/fs/cgroup/systemd")
+    if not root.is_dir():
+        pytest.skip("no cgroup v1 name=systemd hierarchy on this host")
+    for node in lab.nodes:
+        inside = _ssh(lab, node.name, "grep :name=systemd: /proc/1/cgroup /proc/$(pidof -s sshd)/cgroup").stdout
+        assert "/.." not in inside and "name=systemd:/init.scope" in inside, inside
+        pid = podman.run("inspect", "--format", "{{.State.Pid}}", node.container).strip()
+        own = _systemd_cgroup(Path(f"/proc/{pid}/cgroup"))
+        assert own not in ("/", "") and (root / own.lstrip("/") / "system.slice" / "ssh.service").is_dir()
+    before = {p.name for p in root.iterdir()}
+    other = labs.up("kinstall-other", nodes=1)
+    try:
+        assert _ssh(other.lab, other.lab.nodes[0].name, "systemctl is-system-running --wait").stdout.strip() \
+            in ("running", "degraded")
+        assert {p.name for p in root.iterdir()} == before
+    finally:
+        labs.down("kinstall-other")
+    # Another lab gone, this one's nodes keep their cgroups: podman can still run a process in each.
+    for node in lab.nodes:
+        podman.run("exec", node.container, "true")  # raises LabError when podman cannot
+        assert _ssh(lab, node.name, "systemctl is-active ssh").stdout.strip() == "active"
+
+
 def test_up_again_reuses_the_lab(lab):
     again = labs.up(lab.name, nodes=len(lab.nodes))
     assert again.created == [] and again.image_seconds == 0.0
