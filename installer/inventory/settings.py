@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from installer import plugins
 from installer.inventory import schema
 from installer.inventory.findings import WARNING, Finding
-from installer.inventory.model import CLUSTER, ETCD, Inventory, VarSource
+from installer.inventory.model import CLUSTER, CONTROL_PLANE, ETCD, Inventory, VarSource
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,16 @@ def resolve(inventory: Inventory) -> tuple[dict[str, Setting], list[Finding]]:
     # A setting is judged over the hosts that use it: etcd-only hosts run etcd and the downloads,
     # and never read Kubernetes' settings (Kubespray lays those out in group_vars/k8s_cluster).
     kubernetes_hosts = inventory.members(CLUSTER)
+    control_planes = inventory.members(CONTROL_PLANE)
     # name -> value key -> (value, source, hosts)
     seen: dict[str, dict[str, tuple]] = {name: {} for name in cluster_vars}
     for resolved, members in views.values():
         kube_members = [h for h in members if h in kubernetes_hosts] if kubernetes_hosts else members
         for name in cluster_vars:
-            users = members if _etcd_hosts_use(name) else kube_members
+            if schema.variables()[name].get("x-kinstall-hosts") == CONTROL_PLANE:
+                users = [h for h in members if h in control_planes]  # e.g. [kube_control_plane:vars]
+            else:
+                users = members if _etcd_hosts_use(name) else kube_members
             if not users:
                 continue
             value, source = resolved.get(name) or defaults[name]

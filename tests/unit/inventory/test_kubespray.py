@@ -281,3 +281,17 @@ def test_an_inventory_file_with_the_executable_bit_but_no_interpreter_line_is_re
     (tmp_path / "hosts").chmod(0o755)
     result = validate(tmp_path / "hosts")
     assert result.report.ok and "dynamic-inventory" not in {f.rule for f in result.report.findings}
+
+
+def test_a_control_plane_setting_in_kube_control_plane_vars_concerns_only_control_planes(tmp_path):
+    (tmp_path / "inventory.ini").write_text(
+        "[kube_control_plane]\ncp1 ansible_host=10.0.0.1\n[etcd]\ncp1\n[kube_node]\nw1 ansible_host=10.0.0.2\n"
+        "[kube_control_plane:vars]\nsupplementary_addresses_in_ssl_keys=['api.example.com', '10.0.0.100']\n")
+    result = validate(tmp_path / "inventory.ini")
+    assert result.report.ok, result.report.as_text()
+    assert result.cluster.settings["supplementary_addresses_in_ssl_keys"] == ["api.example.com", "10.0.0.100"]
+    (tmp_path / "inventory.ini").write_text(
+        "[kube_control_plane]\ncp1 ansible_host=10.0.0.1\n[etcd]\ncp1\n[kube_node]\nw1 ansible_host=10.0.0.2\n"
+        "[kube_control_plane:vars]\nkube_proxy_mode=iptables\n")
+    report = validate(tmp_path / "inventory.ini").report
+    assert [f.rule for f in report.errors] == ["cluster-setting"]  # kube-proxy runs on w1 too
