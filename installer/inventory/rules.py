@@ -465,6 +465,16 @@ def addon_release(ctx: Context):
                          "supports it yourself", rule="addon-release")
 
 
+def metrics_server_tls(ctx: Context):
+    """metrics-server verifies kubelets' serving certificates only when the cluster CA signs them,
+    which kinstall does not offer (kubelet_rotate_server_certificates): say what that means."""
+    if ctx.value("metrics_server_enabled") and ctx.value("metrics_server_kubelet_insecure_tls"):
+        yield ctx.at("metrics_server_kubelet_insecure_tls", "metrics-server will not verify the kubelets' serving "
+                     "certificates (kubeadm's kubelets sign their own, so there is nothing to verify them against): "
+                     "it trusts the node network between them, as Kubespray's default does",
+                     severity=WARNING, rule="metrics-server-tls")
+
+
 def romana_route_publisher(ctx: Context):
     if ctx.value("kube_network_plugin") == "romana" and ctx.value("romana_route_publisher") \
             and not ctx.value("romana_publisher_neighbors"):
@@ -538,7 +548,7 @@ RULES = (
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
     plugin_groups, tenant_isolation, calico_encapsulation, component_versions, runtime_cri, download_source,
     storage_classes, removable_paths,
-    romana_route_publisher, addon_release,
+    romana_route_publisher, addon_release, metrics_server_tls,
 )
 
 

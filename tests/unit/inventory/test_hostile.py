@@ -159,3 +159,9 @@ def test_a_jinja_value_that_needs_a_host_is_left_to_ansible_where_kinstall_does_
     report = validate(_inventory(
         tmp_path, "local_release_dir: \"{{ '/tmp/releases' if inventory_hostname != 'localhost' else '/x' }}\"")).report
     assert report.ok and [f.rule for f in report.warnings] == ["templated"]
+
+
+def test_metrics_server_without_kubelet_certificate_checks_is_said(tmp_path):
+    report = validate(_inventory(tmp_path, "metrics_server_enabled: true")).report
+    assert report.ok and "metrics-server-tls" in {f.rule for f in report.warnings}
+    assert not validate(_inventory(tmp_path, "metrics_server_enabled: false")).report.warnings
