@@ -525,14 +525,21 @@ def test_reset_wipes_every_host_and_a_second_reset_changes_nothing(cluster):
     services, ports, mounts beneath their directories, pod bridge, kube-proxy's chains, /etc/hosts
     block), empties but keeps /var/lib/containerd, which is a volume of its own on the lab's nodes
     (as a disk may be on a real host); a second reset changes nothing; `up` then builds the
-    cluster anew, every node Ready."""
+    cluster anew, every node Ready. What kinstall did not put there stays: a file planted by hand in
+    /usr/local, one in the release directory, a command of a name kinstall uses in /usr/local/bin."""
+    planted = "/usr/local/keep-me /var/cache/kinstall/releases/mine.txt /usr/local/bin/crictl"
+    for node in cluster.nodes:
+        ssh(cluster, node, f"for f in {planted}; do echo planted > $f; done")
     unconfirmed = CliRunner().invoke(cli, ["reset", cluster.inventory])
     assert unconfirmed.exit_code == 2 and kubectl(cluster, "get nodes", check=False).returncode == 0
     result = CliRunner().invoke(cli, ["reset", cluster.inventory, "--yes"])
     assert result.exit_code == 0, result.output
     paths = ("/etc/kubernetes /var/lib/kubelet /etc/etcd /var/lib/etcd /etc/containerd "
              "/etc/cni/net.d /opt/cni/bin /usr/local/lib/kinstall /usr/local/bin/kubelet /usr/local/bin/etcd "
-             "/etc/systemd/system/kubelet.service /etc/systemd/system/containerd.service /var/cache/kinstall/releases")
+             "/usr/local/bin/etcdctl.sh /etc/systemd/system/kubelet.service /etc/systemd/system/containerd.service")
+    for node in cluster.nodes:
+        kept = ssh(cluster, node, f"cat {planted}; ls -A /var/cache/kinstall/releases").stdout.split()
+        assert kept == ["planted", "planted", "planted", "mine.txt"], (node, kept)
     for node in cluster.nodes:
         probe = (f"ls -d {paths} 2>/dev/null; ss -Hltn '( sport = :6443 or sport = :2379 or sport = :10250 )'; "
                  "systemctl is-active kubelet containerd etcd 2>/dev/null | grep -x active; "
@@ -547,6 +554,8 @@ def test_reset_wipes_every_host_and_a_second_reset_changes_nothing(cluster):
     again = CliRunner().invoke(cli, ["reset", cluster.inventory, "--yes"])
     assert again.exit_code == 0, again.output
     assert not [t for t in last_record(cluster)["tasks"] if t["changed"]], "a second reset changed something"
+    for node in cluster.nodes:
+        ssh(cluster, node, f"rm -f {planted}")
 
     rebuilt = CliRunner().invoke(cli, ["up", cluster.inventory, "--yes"])
     assert rebuilt.exit_code == 0, rebuilt.output

@@ -13,13 +13,38 @@ options:
   directory: {description: where the files are, under their mirror_path, type: str, required: true}
   files: {description: artifacts as kinstall lists them (component, version, mirror_path, sha256), type: list, elements: dict, required: true}
   fail: {description: fail on a missing or different file; false only reports them (as differ), type: bool, default: true}
+  record: {description: "add the files' paths to the directory's list of what kinstall put there (.kinstall-files), which reset removes and nothing else", type: bool, default: false}
 """
+LISTING = ".kinstall-files"
+
+
+def _record(module, directory, paths):
+    """The listing holds every path kinstall sent here, over all runs: True when it grew."""
+    listing = os.path.join(directory, LISTING)
+    try:
+        with open(listing, encoding="utf-8") as handle:
+            known = set(handle.read().split("\n")) - {""}
+    except FileNotFoundError:
+        known = set()
+    wanted = known | set(paths)
+    if wanted == known:
+        return False
+    if not module.check_mode:
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        temporary = listing + ".tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(sorted(wanted)) + "\n")
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, listing)
+    return True
+
 
 
 def main():
     module = AnsibleModule(argument_spec={"directory": {"type": "str", "required": True},
                                           "files": {"type": "list", "elements": "dict", "required": True},
-                                          "fail": {"type": "bool", "default": True}},
+                                          "fail": {"type": "bool", "default": True},
+                                          "record": {"type": "bool", "default": False}},
                            supports_check_mode=True)
     problems, differ = [], []
     for entry in module.params["files"]:
@@ -36,7 +61,9 @@ def main():
     if problems and module.params["fail"]:
         module.fail_json(msg="files on this host differ from the verified ones (a disk or transfer fault; "
                              "re-run to send them again): " + "; ".join(problems))
-    module.exit_json(changed=False, verified=len(module.params["files"]) - len(differ), differ=differ)
+    changed = module.params["record"] and _record(module, module.params["directory"],
+                                                  [entry["mirror_path"] for entry in module.params["files"]])
+    module.exit_json(changed=changed, verified=len(module.params["files"]) - len(differ), differ=differ)
 
 
 if __name__ == "__main__":

@@ -82,3 +82,24 @@ def test_verify_reports_or_fails_on_every_file_that_differs(tmp_path):
     assert reported["differ"] == ["b"] and reported["verified"] == 1 and not reported.get("failed")
     failed = _run("kinstall_verify", tmp_path, directory=str(tmp_path), files=files)
     assert failed["failed"] and f"runc 1.1.5: {tmp_path / 'b'} is missing" in failed["msg"]
+
+
+def test_verify_records_what_kinstall_sent_once_over_every_run(tmp_path):
+    """The release directory's list (.kinstall-files) is what reset removes and nothing else: it
+    grows with each new file over runs (an upgrade's too), and a run sending nothing new changes it not."""
+    import hashlib
+
+    directory = tmp_path / "releases"
+    (directory / "a").mkdir(parents=True)
+    (directory / "a" / "one.tar.gz").write_bytes(b"one")
+    files = [{"component": "one", "version": "1", "mirror_path": "a/one.tar.gz",
+              "sha256": hashlib.sha256(b"one").hexdigest()}]
+    checked = _run("kinstall_verify", tmp_path, check_mode=True, directory=str(directory), files=files, record=True)
+    assert checked["changed"] and not (directory / ".kinstall-files").exists()
+    first = _run("kinstall_verify", tmp_path, directory=str(directory), files=files, record=True)
+    assert first["changed"] and (directory / ".kinstall-files").read_text() == "a/one.tar.gz\n"
+    assert not _run("kinstall_verify", tmp_path, directory=str(directory), files=files, record=True)["changed"]
+    newer = [{**files[0], "version": "2", "mirror_path": "b/two.tar.gz"}]
+    assert _run("kinstall_verify", tmp_path, directory=str(directory), files=newer, record=True, fail=False)["changed"]
+    assert (directory / ".kinstall-files").read_text() == "a/one.tar.gz\nb/two.tar.gz\n"
+    assert not _run("kinstall_verify", tmp_path, directory=str(directory), files=files)["changed"]
