@@ -53,13 +53,19 @@ def test_removing_a_build_directory_never_crosses_a_mount_point(cache):
         subprocess.run(["umount", "--lazy", str(build / "rootfs" / "dev")], capture_output=True)
 
 
-def test_a_second_build_waits_for_the_first_and_says_so(cache):
+def _hold_lock(cache, seconds: float) -> subprocess.Popen:
+    """Another process holding the build lock (as a running build does) for a while."""
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, sys, time\n"
+        "import fcntl, time\n"
         f"h = open({str(cache / 'node-image.lock')!r}, 'a+')\n"
-        "fcntl.flock(h, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(1.5)\n")],
+        f"fcntl.flock(h, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep({seconds})\n")],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_second_build_waits_for_the_first_and_says_so(cache):
+    holder = _hold_lock(cache, 1.5)
     said, started = [], time.monotonic()
     with image.build_lock(said.append):
         waited = time.monotonic() - started
@@ -69,12 +75,7 @@ def test_a_second_build_waits_for_the_first_and_says_so(cache):
 
 
 def test_a_build_killed_with_sigkill_does_not_block_the_next(cache):
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, time\n"
-        f"h = open({str(cache / 'node-image.lock')!r}, 'a+')\n"
-        "fcntl.flock(h, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n")],
-        stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
+    holder = _hold_lock(cache, 60)
     holder.kill()
     holder.wait(timeout=10)
     said = []
