@@ -3,6 +3,7 @@ task and the module's message, the exact commands to continue, and where the rec
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -24,6 +25,11 @@ def _stage_table(record: RunRecord) -> list[str]:
     return lines
 
 
+def _host_order(name: str) -> list:
+    """node2 before node10: hosts finish in any order, the summary names them in a fixed one."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
+
+
 def _warnings(record: RunRecord) -> list[str]:
     """Each warning once, with the hosts that gave it (the idempotency re-run repeats them)."""
     hosts: dict[tuple, list[str]] = {}
@@ -35,7 +41,7 @@ def _warnings(record: RunRecord) -> list[str]:
         return []
     lines = ["", f"warnings ({len(hosts)}):"]
     for (stage, role, task, message), names in hosts.items():
-        lines.append(f"  {', '.join(names)}: {stage} / {role + ' / ' if role else ''}{task}")
+        lines.append(f"  {', '.join(sorted(names, key=_host_order))}: {stage} / {role + ' / ' if role else ''}{task}")
         lines.append(f"    {message}")
     return lines
 
