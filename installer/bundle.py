@@ -4,7 +4,10 @@ with `download_source: bundle` and `download_bundle_dir`, with no network at all
 
 Every bundle carries a manifest, kinstall-bundle.json: the sha256 of every file in it (release
 files in the mirror layout, image archives), the container images with their archives, and what
-the bundle lacks on purpose. `kinstall bundle --check DIR` verifies a bundle against it."""
+the bundle lacks on purpose. `kinstall bundle --check DIR` verifies a bundle against it. The
+release files' sums are kinstall's own (or the inventory's); the images' come only from the
+manifest, so an inventory that installs a bundle's images pins the manifest itself by its sha256
+(download_bundle_sha256)."""
 
 from __future__ import annotations
 
@@ -92,19 +95,36 @@ def write_manifest(directory: Path, files: dict[str, str], images: list[dict] | 
     return found
 
 
-def read_manifest(directory: Path) -> dict:
+def read_manifest(directory: Path, pinned: str | None = None) -> dict:
+    """The manifest, its form and paths checked; with pinned (download_bundle_sha256), only the
+    manifest whose bytes have that sha256: the bytes hashed are the bytes parsed."""
     path = directory / MANIFEST
     try:
-        found = json.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise KinstallError(f"{directory} is not a kinstall bundle: it has no {MANIFEST}", ExitCode.INVALID) from None
-    except (OSError, ValueError) as error:
+    except OSError as error:
+        raise KinstallError(f"{path} cannot be read: {error}; rebuild the bundle", ExitCode.INVALID) from None
+    if pinned is not None and (found_sha := hashlib.sha256(raw).hexdigest()) != pinned:
+        raise KinstallError(f"{path} has sha256 {found_sha}, and the inventory pins download_bundle_sha256: "
+                            f"{pinned}: this is not the bundle the inventory trusts, so nothing was read from it. "
+                            "Point download_bundle_dir at that bundle, or pin this one after checking it",
+                            ExitCode.INVALID)
+    try:
+        found = json.loads(raw)
+    except ValueError as error:
         raise KinstallError(f"{path} cannot be read: {error}; rebuild the bundle", ExitCode.INVALID) from None
     if not isinstance(found, dict) or found.get("format") != FORMAT:
         raise KinstallError(f"{path} is not a {FORMAT} manifest; rebuild the bundle with this kinstall",
                             ExitCode.INVALID)
     _check_manifest(directory, found)
     return found
+
+
+def manifest_sha256(directory: Path) -> str:
+    """What download_bundle_sha256 pins: the sha256 of the manifest's bytes, which hold every
+    file's and image's sum."""
+    return _sha256(directory / MANIFEST)
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")

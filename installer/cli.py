@@ -741,7 +741,8 @@ def bundle(inventory, output, mirror, archs, stage_names, check_dir):
                                 ExitCode.INVALID)
         manifest = bundles.read_manifest(check_dir)
         click.echo(f"bundle {check_dir}: all {len(manifest['files'])} files match the manifest "
-                   f"({len(manifest['images'])} images)")
+                   f"({len(manifest['images'])} images); the manifest's sha256 (download_bundle_sha256): "
+                   f"{bundles.manifest_sha256(check_dir)}")
         return
     if inventory is None or output is None:
         raise UsageError("give INVENTORY and --output DIR to build a bundle, or --check DIR to verify one")
@@ -755,7 +756,8 @@ def bundle(inventory, output, mirror, archs, stage_names, check_dir):
         found = [a for a in found if a.stage in wanted]
     fetched = bundles.build(found, mirror, output, report=click.echo)
     click.echo(f"bundle {output}: {len(found)} files ({len(fetched)} fetched, {len(found) - len(fetched)} already there); "
-               f"install from it with download_source: bundle and download_bundle_dir: {output.resolve()}")
+               f"install from it with download_source: bundle, download_bundle_dir: {output.resolve()} and "
+               f"download_bundle_sha256: {bundles.manifest_sha256(output)}")
 
 
 @cli.command()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from installer import artifacts, images, plugins, releases
+from installer.errors import KinstallError
 from installer.inventory import kubespray
 from installer.inventory.findings import NOTE, WARNING, Finding
 from installer.inventory.model import CLUSTER, CONTROL_PLANE, ETCD, NODES, Inventory, known_groups
@@ -386,6 +387,30 @@ def download_source(ctx: Context):
         elif not ctx.templated("download_bundle_dir") and not (ctx.base_dir / str(bundle)).is_dir():
             yield ctx.at("download_bundle_dir", f"download_bundle_dir {bundle} is not a directory on this machine: "
                          "make it with `kinstall bundle`", rule="download-source")
+        elif not ctx.templated("download_bundle_dir"):
+            yield from _bundle_pin(ctx, ctx.base_dir / str(bundle))
+
+
+def _bundle_pin(ctx: Context, directory: Path):
+    """A bundle's manifest is trusted only as far as the inventory pins it: its images' sums come
+    from nowhere else, so a bundle that brings images needs download_bundle_sha256."""
+    from installer import bundle as bundles  # it imports artifacts, which imports the inventory
+
+    pinned = ctx.value("download_bundle_sha256")
+    if not pinned and not (directory / bundles.MANIFEST).exists():
+        return  # release files in the mirror layout only: kinstall's own sums verify them
+    try:
+        manifest = bundles.read_manifest(directory, pinned)
+    except KinstallError as error:
+        yield ctx.at("download_bundle_sha256" if pinned and "pins" in str(error) else "download_bundle_dir",
+                     str(error), rule="download-source")
+        return
+    if manifest["images"] and not pinned:
+        yield ctx.at("download_bundle_dir", f"the bundle in {directory} brings {len(manifest['images'])} container "
+                     "image(s) whose sha256 only its own manifest gives, so kinstall will not install it unpinned: "
+                     "set download_bundle_sha256 to the manifest's sha256 as `kinstall bundle` printed it when it made "
+                     f"the bundle (this manifest's is {bundles.manifest_sha256(directory)}; `kinstall bundle --check` "
+                     "prints it too)", rule="download-source")
 
 
 def _is_ipv4(text) -> bool:

@@ -82,6 +82,8 @@ def inventory_vars(found: dict) -> dict:
     """What the lab's inventory declares: Kubernetes 1.20.2 with the bridge plugin and no cluster
     DNS, installed from this bundle with the checksums computed when it was built."""
     values = {**files_repo.inventory_vars({**files_repo.manifest(), "dir": found["dir"]}),
+              # The bundle brings images, whose sums only its manifest gives: the inventory pins it.
+              "download_bundle_sha256": bundles.manifest_sha256(Path(found["dir"])),
               "kube_version": kubernetes.VERSION, "kube_network_plugin": "bridge",
               # The lab's nodes protect the host's global kernel settings (nf_conntrack_max among them).
               "kube_proxy_conntrack_max_per_core": 0,

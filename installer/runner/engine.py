@@ -132,6 +132,8 @@ def extravars(cluster: Cluster, run_id: str, run_stages: list[str] | None = None
                   kinstall_download_source=artifacts.download_source(cluster.settings),
                   kinstall_download_cache=str(paths.cache() / "files"),
                   kinstall_run_stages=_fetch_for(run_stages))
+    if values["kinstall_download_source"] == "bundle":
+        values["kinstall_bundle_dir"] = str(artifacts.bundle_dir(cluster))
     if cluster_directory is not None:
         values["kinstall_pki_dir"] = str(cluster_directory / "pki")
         values["kinstall_cluster_dir"] = str(cluster_directory)

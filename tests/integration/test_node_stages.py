@@ -1,5 +1,6 @@
 """kinstall's node stages (preflight, os, download, runtime, etcd, loadbalancer), for real on the lab."""
 
+import hashlib
 import http.server
 import json
 import re
@@ -185,6 +186,32 @@ def test_the_os_stage_puts_back_what_was_changed_by_hand(run_lab):
     state = ssh(run_lab, "node2", "grep -c ' node[0-9]$' /etc/hosts; grep -c elsewhere /etc/hosts; "
                                   "tail -n +2 /etc/modules-load.d/kinstall.conf", check=False).stdout.split()
     assert state == ["3", "0", "overlay", "br_netfilter"], state
+
+
+def test_an_image_archive_changed_after_the_pin_is_stopped_on_the_controller_and_sent_nowhere(run_lab, tmp_path):
+    """A bundle of the lab's release files (linked) and one image; the inventory pins its manifest,
+    then the archive is replaced: the runtime stage verifies it on the controller and stops
+    before any host gets a byte of it."""
+    lab_bundle = Path(yaml.safe_load(Path(run_lab.inventory).read_text())["all"]["vars"]["download_bundle_dir"])
+    copy = tmp_path / "bundle"
+    for file in lab_bundle.rglob("*"):
+        if file.is_file() and file.name != bundles.MANIFEST:
+            (copy / file.relative_to(lab_bundle)).parent.mkdir(parents=True, exist_ok=True)
+            (copy / file.relative_to(lab_bundle)).symlink_to(file)
+    archive = "images/kinstall-test-changed.tar"
+    (copy / archive).unlink(missing_ok=True)
+    (copy / archive).write_bytes(b"the archive the manifest was made from")
+    good = hashlib.sha256((copy / archive).read_bytes()).hexdigest()
+    bundles.write_manifest(copy, {}, [{"name": "kinstall.test/changed:1", "path": archive, "sha256": good}])
+    inventory = _variant(run_lab, tmp_path, download_bundle_dir=str(copy),
+                         download_bundle_sha256=bundles.manifest_sha256(copy))
+    (copy / archive).write_bytes(b"another archive put in its place")
+    result = CliRunner().invoke(cli, ["up", inventory, "--yes", "--stages", "runtime"])
+    assert result.exit_code == 4, result.output
+    said = " ".join(result.output.split())
+    assert f"kinstall.test/changed:1 image: {copy / archive} has sha256" in said and f"expected {good}" in said, said
+    for node in run_lab.nodes:
+        assert ssh(run_lab, node, f"test ! -e /var/cache/kinstall/releases/{archive}", check=False).returncode == 0
 
 
 def test_kube_apiserver_from_the_bundle_answers_kubectl_with_v1_20_2_on_the_labs_etcd(run_lab, tmp_path):

@@ -19,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from installer import artifacts
+from installer import bundle as bundles
 from installer.cli import cli
 from installer.lab import nodes as labs
 from tests.integration.helpers import last_record, ssh
@@ -36,10 +37,11 @@ TOOLS = ("kubeadm", "kubelet", "kubectl")
 
 def _standin_bundle(lab_bundle: Path, target: Path) -> dict:
     """A bundle directory: the lab's own files (etcd for the etcd stage) and the stand-in tools of
-    both releases at the paths the download role reads; returns {tool: {version: sha256}}."""
+    both releases at the paths the download role reads; returns {tool: {version: sha256}}. It has
+    no manifest: release files in the mirror layout, verified by the inventory's sums alone."""
     target.mkdir()
     for entry in lab_bundle.iterdir():
-        if entry.name != "dl.k8s.io":
+        if entry.name not in ("dl.k8s.io", bundles.MANIFEST):
             (target / entry.name).symlink_to(entry)
     sums = {tool: {} for tool in TOOLS}
     for version in (OLD, NEW):
@@ -55,6 +57,7 @@ def _standin_bundle(lab_bundle: Path, target: Path) -> dict:
 def _inventory(lab, bundle: Path, sums: dict, path: Path, version: str, **extra) -> str:
     data = yaml.safe_load(Path(lab.inventory).read_text())
     variables = data["all"]["vars"]
+    variables.pop("download_bundle_sha256")  # the lab bundle's manifest: this bundle has none
     variables.update(kube_version=version, download_bundle_dir=str(bundle), upgrade_batch=2,
                      drain_timeout="30s", drain_grace_period=5, upgrade_node_ready_timeout=15, **extra)
     for tool in TOOLS:

@@ -1,6 +1,7 @@
 """`kinstall bundle` fills a directory from a files repository, checking every file's sha256."""
 
 import hashlib
+import json
 
 import pytest
 
@@ -136,3 +137,37 @@ def test_which_hosts_get_an_image_is_kinstalls_decision_not_the_manifests():
 
     assert artifacts._image_hosts("k8s.gcr.io/kube-apiserver:v1.20.2") == "kube_control_plane"
     assert artifacts._image_hosts("registry.example/anything:1") == "k8s_cluster"
+
+
+def _inventory_using(tmp_path, directory, pin=None):
+    """The fixture's inventory installing from directory, the manifest pinned by pin."""
+    text = (FIXTURES / "valid-declared-checksums" / "hosts.yaml").read_text()
+    text = text.replace("download_bundle_dir: bundle", f"download_bundle_dir: {directory}"
+                        + (f"\n    download_bundle_sha256: {pin}" if pin else ""))
+    inventory = tmp_path / "hosts.yaml"
+    inventory.write_text(text)
+    return inventory
+
+
+def test_a_bundles_images_are_installed_only_from_the_manifest_the_inventory_pins(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINSTALL_HOME", str(tmp_path / "home"))
+    # the archive's sum matches its own manifest: that alone vouches for nothing
+    directory = _small_bundle(tmp_path)
+    unpinned = CliRunner().invoke(cli, ["validate", str(_inventory_using(tmp_path, directory))])
+    assert unpinned.exit_code == 1, unpinned.output
+    assert "hosts.yaml:6:" in unpinned.output and "$.all.vars.download_bundle_dir" in unpinned.output
+    assert "brings 1 container image(s) whose sha256 only its own manifest gives" in unpinned.output
+    other = CliRunner().invoke(cli, ["validate", str(_inventory_using(tmp_path, directory, "b" * 64))])
+    assert other.exit_code == 1 and "$.all.vars.download_bundle_sha256" in other.output, other.output
+    assert "this is not the bundle the inventory trusts" in other.output
+    pinned = _inventory_using(tmp_path, directory, bundles.manifest_sha256(directory))
+    listed = CliRunner().invoke(cli, ["artifacts", str(pinned), "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    assert [i["name"] for i in json.loads(listed.output) if i["kind"] == "bundle-image"] == ["k8s.gcr.io/pause:3.2"]
+    # the manifest swapped after the inventory pinned it: refused before any host, not read
+    manifest = json.loads((directory / bundles.MANIFEST).read_text())
+    manifest["images"][0]["sha256"] = manifest["files"]["images/pause.oci.tar"] = "c" * 64
+    (directory / bundles.MANIFEST).write_text(json.dumps(manifest))
+    swapped = CliRunner().invoke(cli, ["up", str(pinned), "--yes"])
+    assert swapped.exit_code == 1 and "this is not the bundle the inventory trusts" in swapped.output, swapped.output
+    assert not (tmp_path / "home").exists() or not list((tmp_path / "home").rglob("record.json"))

@@ -13,6 +13,7 @@ options:
   directory: {description: where the files are, under their mirror_path, type: str, required: true}
   files: {description: artifacts as kinstall lists them (component, version, mirror_path, sha256), type: list, elements: dict, required: true}
   fail: {description: fail on a missing or different file; false only reports them (as differ), type: bool, default: true}
+  bundle: {description: "the files are a bundle's, checked on the controller before any is sent: a mismatch means the bundle changed since the inventory pinned it", type: bool, default: false}
   record: {description: "add the files' paths to the directory's list of what kinstall put there (.kinstall-files), which reset removes and nothing else", type: bool, default: false}
 """
 LISTING = ".kinstall-files"
@@ -44,7 +45,8 @@ def main():
     module = AnsibleModule(argument_spec={"directory": {"type": "str", "required": True},
                                           "files": {"type": "list", "elements": "dict", "required": True},
                                           "fail": {"type": "bool", "default": True},
-                                          "record": {"type": "bool", "default": False}},
+                                          "record": {"type": "bool", "default": False},
+                                          "bundle": {"type": "bool", "default": False}},
                            supports_check_mode=True)
     problems, differ = [], []
     for entry in module.params["files"]:
@@ -58,6 +60,10 @@ def main():
         if found != entry["sha256"].lower():
             problems.append(f"{name}: {path} has sha256 {found}, expected {entry['sha256']}")
             differ.append(entry["mirror_path"])
+    if problems and module.params["fail"] and module.params["bundle"]:
+        module.fail_json(msg="the bundle's files differ from the sums of the manifest the inventory pins "
+                             "(download_bundle_sha256): replaced or corrupted since, so none was sent to any host. "
+                             "Restore them, or rebuild the bundle and pin its new manifest: " + "; ".join(problems))
     if problems and module.params["fail"]:
         module.fail_json(msg="files on this host differ from the verified ones (a disk or transfer fault; "
                              "re-run to send them again): " + "; ".join(problems))

@@ -9,6 +9,7 @@ from installer.cli import cli
 from installer.errors import EnvironmentProblem, UsageError
 from installer.inventory.validate import validate
 from installer import artifacts
+from installer import bundle as bundles
 from installer.lab import bundle, image, nodes, prereqs
 
 
@@ -28,6 +29,9 @@ def built_bundle(tmp_path, monkeypatch):
                   {"containerd": "1.6.20", "runc": "1.1.5", "cni-plugins": "1.1.1", "etcd": "3.4.23"}.items())}
     kube = {artifacts.artifact(c, "1.20.2", "amd64").mirror_path: d * 64 for c, d in
             (("kubeadm", "a"), ("kubelet", "b"), ("kubectl", "c"))}
+    # its manifest, as the real one, lists images: the inventory has to pin it
+    bundles.write_manifest(directory, kube, [{"name": "k8s.gcr.io/pause:3.2", "path": "images/pause.tar",
+                                              "sha256": "d" * 64}])
     monkeypatch.setattr(bundle.files_repo, "manifest", lambda: {"dir": "/nowhere", "components": components})
     monkeypatch.setattr(nodes.bundle, "ensure", lambda report=None: {"dir": str(directory), "files": kube})
     return directory
@@ -85,6 +89,7 @@ def test_written_inventory_has_the_layout_and_validates(home, built_bundle, coun
     settings = result.cluster.settings
     assert (settings["kube_version"], settings["kube_network_plugin"]) == ("1.20.2", "bridge")
     assert settings["download_bundle_dir"] == str(built_bundle)
+    assert settings["download_bundle_sha256"] == bundles.manifest_sha256(built_bundle)
     assert settings["kubeadm_checksums"] == {"amd64": {"1.20.2": "a" * 64}}
 
 
