@@ -134,7 +134,15 @@ def features() -> tuple[Feature, ...]:
 @functools.cache
 def deliberate() -> dict[str, str]:
     """Names kinstall implements with another default than Kubespray's, and why."""
-    return dict(_table().get("deliberate", {}))
+    return {name: entry if isinstance(entry, str) else entry["why"]
+            for name, entry in _table().get("deliberate", {}).items()}
+
+
+@functools.cache
+def _deliberate_only_with() -> dict[str, dict]:
+    """The settings a deliberate default takes effect under (typha_secure: only with Typha on)."""
+    return {name: entry.get("only_with", {}) for name, entry in _table().get("deliberate", {}).items()
+            if isinstance(entry, dict)}
 
 
 @functools.cache
@@ -170,7 +178,9 @@ def differences(sources, settings: dict, implemented) -> list[Difference]:
             found.setdefault(name, Difference(name, "does not use it", value, "Kubespray setting kinstall does "
                                               "not implement", source.label(name)))
     for name, why in deliberate().items():
-        if name in settings and settings[name].source is None:
+        applies = all(name_ in settings and settings[name_].value == value
+                      for name_, value in _deliberate_only_with().get(name, {}).items())
+        if name in settings and settings[name].source is None and applies:
             found[name] = Difference(name, settings[name].value, names()[name].default, why, "")
     return sorted(found.values(), key=lambda d: d.name)
 

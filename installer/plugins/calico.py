@@ -72,6 +72,13 @@ PLUGIN = NetworkPlugin(
             "description": "Typha replicas when Typha is enabled.",
             "type": "integer", "minimum": 1, "default": 1,
         },
+        "typha_secure": {
+            "description": "Typha and Felix authenticate each other over TLS on port 5473, with certificates "
+                         "of a CA of their own that kinstall keeps with the cluster's state. Kubespray's "
+                         "default is false (Typha then serves the cluster's network state in plaintext to "
+                         "whoever reaches the port); kinstall's is true.",
+            "type": "boolean", "default": True,
+        },
     },
     groups=("calico_rr",),
     images=(

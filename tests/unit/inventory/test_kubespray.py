@@ -163,6 +163,10 @@ def test_the_plan_lists_where_the_cluster_differs_from_kubesprays(tmp_path):
     assert [line.split(":")[0].split(" (")[0].strip() for line in listed[1:] if line.strip()] == [
         "kube_apiserver_request_timeout", "local_release_dir"]
     assert "local_release_dir: kinstall /var/cache/kinstall/releases, Kubespray /tmp/releases" in other.output
+    # typha_secure's default differs only where Typha runs
+    typha = CliRunner().invoke(cli, ["plan", str(_one_host(tmp_path, "    kube_network_plugin: calico\n"
+                                                                     "    typha_enabled: true\n"))])
+    assert "typha_secure: kinstall true, Kubespray false: Typha answers only a Felix" in typha.output, typha.output
 
 
 def _separate_etcd(tmp_path, k8s_vars: str, host_vars: str = "") -> Path:

@@ -4,6 +4,7 @@ server would take them: Kubernetes objects against that release's schemas (stric
 resources against the fields its reference documents. Nothing here ran on a cluster: no image of
 Calico, Romana or Tungsten Fabric exists where kinstall is built (the README says so)."""
 
+import base64
 import ipaddress
 import re
 
@@ -189,3 +190,47 @@ def test_a_kind_the_release_does_not_serve_is_refused():
     with pytest.raises(KeyError, match="1.15 serves no PodDisruptionBudget in policy/v1"):
         kube_schemas.validate({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "x"},
                                "spec": {}}, release.version)
+
+
+@pytest.mark.parametrize("secure", [True, False])
+def test_typha_and_felix_prove_themselves_to_each_other_unless_typha_secure_is_off(secure):
+    release = newest_patches(plugins.get("calico"))[-1]
+    settings = {"typha_enabled": True, "kinstall_pki_dir": "/state/pki"} | ({} if secure else {"typha_secure": False})
+    cluster, values = variables("calico", release, settings=settings)
+    assert cluster.settings["typha_secure"] is secure  # kinstall's default: true (Kubespray's: false)
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in render("calico.yaml", values)}
+    for obj in objects.values():
+        check(obj, release)
+    typha = objects["Deployment", "calico-typha"]["spec"]["template"]["spec"]
+    node = objects["DaemonSet", "calico-node"]["spec"]["template"]["spec"]
+    typha_env = {e["name"]: e.get("value") for e in typha["containers"][0]["env"]}
+    felix_env = {e["name"]: e.get("value") for e in node["containers"][0]["env"]}
+    if not secure:
+        assert "TYPHA_CAFILE" not in typha_env and "FELIX_TYPHACAFILE" not in felix_env
+        return
+    assert typha_env["TYPHA_CLIENTCN"] == "typha-client" and felix_env["FELIX_TYPHACN"] == "typha-server"
+    for env, prefix in ((typha_env, "TYPHA_"), (felix_env, "FELIX_TYPHA")):
+        files = [env[prefix + k] for k in (("CAFILE", "SERVERCERTFILE", "SERVERKEYFILE") if prefix == "TYPHA_"
+                                           else ("CAFILE", "CERTFILE", "KEYFILE"))]
+        assert all(f and f.startswith("/etc/typha-") for f in files), env
+    mounts = {v["name"]: v["secret"]["secretName"] for v in typha["volumes"] + node["volumes"] if "secret" in v}
+    assert mounts == {"typha-server": "typha-server", "typha-client": "typha-client"}
+
+
+def test_typhas_certificates_reach_the_cluster_only_as_secrets_from_the_clusters_own_ca(tmp_path):
+    pki = tmp_path / "calico-typha"
+    pki.mkdir()
+    for name in ("ca.crt", "typha-server.crt", "typha-server.key", "typha-client.crt", "typha-client.key"):
+        (pki / name).write_text(f"-----BEGIN {name}-----\n")
+    release = newest_patches(plugins.get("calico"))[-1]
+    _, values = variables("calico", release, settings={"typha_enabled": True, "kinstall_pki_dir": str(tmp_path)})
+    secrets = {o["metadata"]["name"]: o for o in render("calico-typha-tls.yaml", values)}
+    assert set(secrets) == {"typha-server", "typha-client"}
+    for name, secret in secrets.items():
+        check(secret, release)
+        assert secret["type"] == "kubernetes.io/tls" and secret["metadata"]["namespace"] == "kube-system"
+        data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        assert data == {"ca.crt": "-----BEGIN ca.crt-----\n", "tls.crt": f"-----BEGIN {name}.crt-----\n",
+                        "tls.key": f"-----BEGIN {name}.key-----\n"}
+    tasks = (ROOT / "roles" / "network" / "tasks" / "calico.yml").read_text()
+    assert "network_manifests_secret: true" in tasks  # written and applied without a log line

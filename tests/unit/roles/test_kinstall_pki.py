@@ -1,5 +1,5 @@
-"""The etcd role's kinstall_pki module, run as Ansible runs it: the CA and certificates it keeps
-on the controller, in the forms their readers take."""
+"""kinstall_pki (kinstall_lib; etcd and Calico Typha use it), run as Ansible runs it: the CA and
+the certificates it keeps on the controller, in the forms their readers take."""
 
 import json
 import subprocess
@@ -7,7 +7,7 @@ import sys
 
 from tests.paths import ROOT
 
-MODULE = ROOT / "roles" / "etcd" / "library" / "kinstall_pki.py"
+MODULE = ROOT / "roles" / "kinstall_lib" / "library" / "kinstall_pki.py"
 
 
 def _run(tmp_path, **args):
