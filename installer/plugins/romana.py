@@ -19,6 +19,12 @@ PLUGIN = NetworkPlugin(
         Port("tcp", 12380, "control_plane", "romana-etcd peers", OWNERS),
         Port("tcp", 9602, "control_plane", "romana-listener", OWNERS),
         Port("tcp", 9607, "all", "romana-agent metrics", OWNERS),
+        # Each Romana pod's TLS proxy to etcd, on the node's loopback (nginx).
+        Port("tcp", 12381, "all", "romana-agent's etcd TLS proxy (loopback)", OWNERS + ("nginx",)),
+        Port("tcp", 12382, "control_plane", "romana-daemon's etcd TLS proxy (loopback)", OWNERS + ("nginx",)),
+        Port("tcp", 12383, "control_plane", "romana-listener's etcd TLS proxy (loopback)", OWNERS + ("nginx",)),
+        Port("tcp", 12384, "all", "the route publisher's etcd TLS proxy (loopback; romana_route_publisher)",
+             OWNERS + ("nginx",)),
     ),
     host_settings={
         "sysctls": {"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.proxy_arp": 1},
@@ -47,6 +53,8 @@ PLUGIN = NetworkPlugin(
         Image("romana-daemon", "quay_image_repo", "romana/daemon", "v2.0.2", "kube_control_plane"),
         Image("romana-listener", "quay_image_repo", "romana/listener", "v2.0.2", "kube_control_plane"),
         Image("romana-agent", "quay_image_repo", "romana/agent", "v2.0.2"),
+        # Romana 2.0's clients speak no TLS: each of its pods reaches etcd through this proxy.
+        Image("romana-etcd-proxy", "docker_image_repo", "library/nginx", "1.30.1-alpine"),
         Image("romana-bird", "quay_image_repo", "romana/x-bird", "v2.0.2", enabled_by="romana_route_publisher"),
         Image("romana-route-publisher", "quay_image_repo", "romana/x-route-publisher", "v2.0.2",
               enabled_by="romana_route_publisher"),

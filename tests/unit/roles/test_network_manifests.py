@@ -234,3 +234,52 @@ def test_typhas_certificates_reach_the_cluster_only_as_secrets_from_the_clusters
                         "tls.key": f"-----BEGIN {name}.key-----\n"}
     tasks = (ROOT / "roles" / "network" / "tasks" / "calico.yml").read_text()
     assert "network_manifests_secret: true" in tasks  # written and applied without a log line
+
+
+def test_romanas_etcd_answers_only_tls_clients_with_a_certificate_through_loopback_proxies():
+    """Romana 2.0's clients cannot speak TLS: each reaches etcd through an nginx in its own pod
+    that listens on the node's loopback and presents the client certificate."""
+    (release,) = newest_patches(plugins.get("romana"))
+    _, objects = all_objects("romana", release, settings={"romana_route_publisher": True,
+                                                          "romana_publisher_neighbors": ["192.0.2.1"]})
+    workloads = {o["metadata"]["name"]: o["spec"]["template"]["spec"] for o in objects
+                 if o["kind"] in ("Deployment", "DaemonSet")}
+    etcd = workloads["romana-etcd"]["containers"][0]["command"]
+    assert {"--listen-client-urls=https://0.0.0.0:12379", "--client-cert-auth=true",
+            "--trusted-ca-file=/etc/romana-etcd/ca.crt", "--listen-peer-urls=http://127.0.0.1:12380"} <= set(etcd)
+    proxy_conf = next(o for o in objects if o["metadata"]["name"] == "romana-etcd-proxy")["data"]
+    clients = 0
+    for name, pod in workloads.items():
+        for container in pod["containers"]:
+            endpoints = [a for a in container.get("args", []) if a.startswith("--etcd-endpoints=")]
+            if not endpoints:
+                continue
+            clients += 1
+            port = re.fullmatch(r"--etcd-endpoints=http://127\.0\.0\.1:(\d+)", endpoints[0]).group(1)
+            (proxy,) = [c for c in pod["containers"] if c["name"] == "etcd-tls-proxy"]
+            conf = proxy_conf[proxy["command"][2].rsplit("/", 1)[1]]
+            assert f"listen 127.0.0.1:{port};" in conf and "proxy_ssl_verify on;" in conf, (name, conf)
+            assert "proxy_pass 10.96.0.88:12379;" in conf and "proxy_ssl_certificate " in conf
+            assert pod["hostNetwork"] is True
+    assert clients == 4  # daemon, listener, agent, route publisher
+    ports = [int(re.search(r"listen 127\.0\.0\.1:(\d+);", c).group(1)) for c in proxy_conf.values()]
+    assert len(set(ports)) == len(ports)  # host network: one port each
+    declared = {p.port for p in plugins.get("romana").ports}
+    assert set(ports) <= declared  # preflight checks they are free
+
+
+def test_romanas_etcd_certificates_reach_the_cluster_only_as_secrets(tmp_path):
+    pki = tmp_path / "romana-etcd"
+    pki.mkdir()
+    for name in ("ca", "romana-etcd-server", "romana-etcd-client"):
+        for suffix in (".crt", ".key"):
+            (pki / (name + suffix)).write_text(f"{name}{suffix}")
+    (release,) = newest_patches(plugins.get("romana"))
+    _, values = variables("romana", release, settings={"kinstall_pki_dir": str(tmp_path)})
+    secrets = {o["metadata"]["name"]: o for o in render("romana-etcd-tls.yaml", values)}
+    assert set(secrets) == {"romana-etcd-server", "romana-etcd-client"}
+    for name, secret in secrets.items():
+        check(secret, release)
+        assert {k: base64.b64decode(v).decode() for k, v in secret["data"].items()} == {
+            "ca.crt": "ca.crt", "tls.crt": f"{name}.crt", "tls.key": f"{name}.key"}
+    assert "network_manifests_secret: true" in (ROOT / "roles" / "network" / "tasks" / "romana.yml").read_text()
