@@ -56,7 +56,7 @@ def ensure(report=lambda message: None) -> tuple[str, float]:
     if podman.exists("image", name):
         return name, 0.0
     start = time.monotonic()
-    with build_lock(report):
+    with build_lock(report) as lock:
         if podman.exists("image", name):  # built by the one we waited for
             return name, time.monotonic() - start
         clean_stale_builds()
@@ -68,7 +68,7 @@ def ensure(report=lambda message: None) -> tuple[str, float]:
             debs = paths.cache() / "debootstrap"
             debs.mkdir(parents=True, exist_ok=True)
             report(f"building the node image {name} with debootstrap ({SUITE}, about a minute)")
-            _debootstrap(rootfs, debs)
+            _debootstrap(rootfs, debs, lock)
             _customize(rootfs)
             _import(rootfs, name)
         except BaseException:
@@ -85,7 +85,9 @@ def ensure(report=lambda message: None) -> tuple[str, float]:
 @contextlib.contextmanager
 def build_lock(report=lambda message: None):
     """An exclusive lock on the machine's node image builds (released by the kernel when the holder
-    dies, so a build killed with SIGKILL never blocks the next)."""
+    dies, so a build killed with SIGKILL never blocks the next). Yields the locked file's
+    descriptor: debootstrap inherits it, so a debootstrap left running by a killed build keeps the
+    lock until it ends, and the next build never clears a directory it still writes to."""
     paths.cache().mkdir(parents=True, exist_ok=True)
     with open(paths.cache() / "node-image.lock", "a+") as handle:
         try:
@@ -94,7 +96,7 @@ def build_lock(report=lambda message: None):
             report("another kinstall is building the node image; waiting for it to finish")
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            yield handle.fileno()
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -145,11 +147,11 @@ def remove_tree(directory: Path) -> None:
     shutil.rmtree(directory)
 
 
-def _debootstrap(rootfs: Path, debs: Path) -> None:
+def _debootstrap(rootfs: Path, debs: Path, lock: int) -> None:
     command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", f"--cache-dir={debs}",
                SUITE, str(rootfs), MIRROR]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=1200, pass_fds=(lock,))
     except FileNotFoundError:
         raise LabError("debootstrap is not installed; run `kinstall lab doctor` to see what is missing") from None
     if result.returncode != 0:

@@ -4,6 +4,8 @@ SSH key, a known_hosts file (host key checking stays on) and an inventory kinsta
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import json
 import re
@@ -154,6 +156,19 @@ def _pick_subnet() -> str:
     raise LabError(f"no free /24 left in {SUBNETS} for a lab network; remove labs with `kinstall lab down`")
 
 
+@contextlib.contextmanager
+def _networks_lock():
+    """One lab at a time picks a subnet and creates its network (the kernel releases the lock if
+    the holder dies)."""
+    paths.labs().mkdir(parents=True, exist_ok=True)
+    with open(paths.labs() / ".networks.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _foreign(kind: str, name: str, lab: str) -> bool:
     if not podman.exists(kind, name):
         return False
@@ -229,12 +244,15 @@ def _new_lab(name: str, network: str, tag: str, undo: list) -> Lab:
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     undo.append(lambda: shutil.rmtree(directory, ignore_errors=True))
-    subnet = _pick_subnet()
-    gateway = str(ipaddress.IPv4Network(subnet).network_address + 1)
-    if not podman.exists("network", network):
-        podman.run("network", "create", "--subnet", subnet, "--gateway", gateway, "--label", f"{LABEL}={name}",
-                   network)
-        undo.append(lambda: podman.run("network", "rm", "-f", network, check=False))
+    # Two labs coming up at once would pick the same free subnet: the choice and the network that
+    # takes it happen under one lock.
+    with _networks_lock():
+        subnet = _pick_subnet()
+        gateway = str(ipaddress.IPv4Network(subnet).network_address + 1)
+        if not podman.exists("network", network):
+            podman.run("network", "create", "--subnet", subnet, "--gateway", gateway, "--label", f"{LABEL}={name}",
+                       network)
+            undo.append(lambda: podman.run("network", "rm", "-f", network, check=False))
     lab = Lab(name=name, subnet=subnet, network=network, image=tag)
     _keygen(lab.key, f"kinstall lab {name}")
     return lab

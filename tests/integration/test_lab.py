@@ -1,7 +1,10 @@
 """The lab for real: SSH with host keys checked, Ansible through ansible-runner, host safety,
 reuse, and bad input leaving nothing behind."""
 
+import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import ansible_runner
@@ -9,8 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from installer.cli import cli
+from installer.lab import image, paths, podman
 from installer.lab import nodes as labs
-from installer.lab import podman
+from tests.paths import ROOT
 
 pytestmark = pytest.mark.lab
 
@@ -180,3 +184,81 @@ def test_a_lab_too_big_for_the_host_is_refused():
     result = CliRunner().invoke(cli, ["lab", "up", "--name", "huge", "--nodes", "31"])
     assert result.exit_code == 2 and "--nodes must be 1 to 30, not 31" in result.output
     assert _leftovers("huge") == ([], [], [], False)
+
+
+# A node image of a recipe of its own (RECIPE_VERSION changed in that process only): built for
+# real with debootstrap beside the lab's image, which the other tests keep using.
+BUILD_AND_UP = """
+import sys
+from installer.lab import image, nodes
+image.RECIPE_VERSION = sys.argv[1]
+nodes.up(sys.argv[2], nodes=1, report=lambda message: print(message, flush=True))
+"""
+
+
+def _build_and_up(version, name):
+    return subprocess.Popen([sys.executable, "-c", BUILD_AND_UP, version, name], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+
+
+def _tag_of(version):
+    kept = image.RECIPE_VERSION
+    image.RECIPE_VERSION = version
+    try:
+        return image.tag()
+    finally:
+        image.RECIPE_VERSION = kept
+
+
+def _forget(version, *names):
+    for name in names:
+        if name in labs.names():
+            labs.down(name)
+    if podman.exists("image", image.tag()):  # a build moves :latest to its image: back to the lab's
+        podman.run("tag", image.tag(), f"{image.REPOSITORY}:latest")
+    podman.run("rmi", "-f", _tag_of(version), check=False)
+
+
+def _builds_left():
+    cache = str(paths.cache().resolve())
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+              if line.split()[4].startswith(cache + "/")]
+    return list(paths.cache().glob("build-*")), mounts
+
+
+def test_two_labs_building_the_node_image_at_once_both_come_up_the_second_waiting():
+    version = f"concurrent-{os.getpid()}"
+    try:
+        runs = [_build_and_up(version, "kinstall-c1"), _build_and_up(version, "kinstall-c2")]
+        said = [run.communicate(timeout=1200)[0] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], said
+        assert sum("with debootstrap" in text for text in said) == 1, said  # one build
+        assert sum("another kinstall is building the node image; waiting" in text for text in said) == 1, said
+        for name in ("kinstall-c1", "kinstall-c2"):
+            lab = labs.load(name)
+            assert _ssh(lab, "node1", "systemctl is-system-running --wait").stdout.strip() in ("running", "degraded")
+        assert _builds_left() == ([], [])
+    finally:
+        _forget(version, "kinstall-c1", "kinstall-c2")
+
+
+def test_a_build_killed_with_sigkill_while_proc_is_mounted_is_recovered_by_the_next_lab_up():
+    """kill -9 of kinstall while debootstrap has /proc mounted in the new root: whatever of the
+    build is left running keeps the build lock until it ends; the next `lab up` then undoes the
+    mounts, removes the directory and builds."""
+    version = f"killed-{os.getpid()}"
+    try:
+        killed = _build_and_up(version, "kinstall-c3")
+        deadline = time.monotonic() + 600
+        while not any(point.endswith("/rootfs/proc") for point in _builds_left()[1]):
+            assert time.monotonic() < deadline and killed.poll() is None, "debootstrap never mounted /proc"
+            time.sleep(0.2)
+        killed.kill()
+        killed.communicate(timeout=60)
+        again = _build_and_up(version, "kinstall-c3")
+        said = again.communicate(timeout=1200)[0]
+        assert again.returncode == 0, said
+        assert _builds_left() == ([], [])
+        assert _ssh(labs.load("kinstall-c3"), "node1", "true").returncode == 0
+    finally:
+        _forget(version, "kinstall-c3")

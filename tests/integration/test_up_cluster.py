@@ -282,7 +282,14 @@ def test_verify_proves_the_cluster_works_and_names_what_breaks(cluster, tmp_path
     NetworkPolicy are skipped: no CoreDNS, and the bridge plugin enforces no policy); with node3
     cordoned, node2's kubelet stopped and node3's local proxy stopped, the nodes check names node3,
     node2's kubelet check and node3's API path check fail; with node1's route to node2's pods blackholed, pod-to-pod names that direction. No
-    verification namespace is left behind, after a failed run either."""
+    verification namespace is left behind, after a failed run either. First another lab comes up
+    and goes down beside this cluster: the host's cgroup root gains nothing, and the checks that
+    follow pass on this cluster all the same."""
+    cgroup_root = Path("/sys/fs/cgroup/systemd")
+    before = sorted(p.name for p in cgroup_root.iterdir()) if cgroup_root.is_dir() else []
+    labs.up("kinstall-other", nodes=1)
+    labs.down("kinstall-other")
+    assert (sorted(p.name for p in cgroup_root.iterdir()) if cgroup_root.is_dir() else []) == before
     result = CliRunner().invoke(cli, ["verify", cluster.inventory, "--format", "json",
                                       "--junit", str(tmp_path / "verify.xml")])
     assert result.exit_code == 0, result.output

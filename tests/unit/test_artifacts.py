@@ -59,7 +59,7 @@ def test_every_image_of_the_plugin_and_addons_is_pinned_and_a_mirror_rewrites_it
     cluster = _cluster(sample)
     plugin_images = [i for i in images.for_cluster(cluster) if i["stage"] == "network"]
     assert {i["name"] for i in plugin_images} >= {i.name for i in cluster.plugin.images if not i.enabled_by}
-    assert all(re.fullmatch(r"[a-z0-9.]+/[a-z0-9./-]+:[A-Za-z0-9.]+", i["reference"]) for i in plugin_images)
+    assert all(re.fullmatch(r"[a-z0-9.]+/[a-z0-9./-]+:[A-Za-z0-9_][A-Za-z0-9_.-]*", i["reference"]) for i in plugin_images)
     cluster.settings.update(kube_image_repo="mirror.example.net:5000/k8s", quay_image_repo="mirror.example.net:5000",
                             docker_image_repo="mirror.example.net:5000/hub")
     rewritten = images.for_cluster(cluster)
