@@ -76,9 +76,8 @@ def _computed(values: dict, kubernetes_hosts: list[str]) -> dict:
     return out
 
 
-def build(inventory: Inventory, settings: dict, file: str) -> Cluster:
-    from installer.inventory import kubespray, schema
-
+def build(inventory: Inventory, settings: dict, file: str, kubespray_differences: list) -> Cluster:
+    """kubespray_differences: where the cluster differs from Kubespray's, as validate's rules found them."""
     groups = {name: _ordered(inventory, name) for name in
               (CONTROL_PLANE, NODES, ETCD, CLUSTER, *sorted(plugins.all_groups()))}
     values = _computed({name: setting.value for name, setting in settings.items()}, groups[CLUSTER])
@@ -94,4 +93,4 @@ def build(inventory: Inventory, settings: dict, file: str) -> Cluster:
     return Cluster(inventory_file=file, name=values["cluster_name"], release=releases.get(values["kube_version"]),
                    plugin=plugins.get(values["kube_network_plugin"]), settings=values, groups=groups, hosts=hosts,
                    ansible_overlay=inventory.ansible_overlay(),
-                   kubespray_differences=kubespray.differences(inventory.sources(), settings, schema.variables()))
+                   kubespray_differences=kubespray_differences)

@@ -3,6 +3,7 @@ findings; RULES lists them in the order their findings are most useful."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import posixpath
 import re
@@ -48,6 +49,11 @@ class Context:
             doc, path = group.defined[0]
             return doc.finding(path, message, severity=severity, rule=rule, key=True)
         return self.root(message, severity=severity, rule=rule)
+
+    @functools.cached_property
+    def kubespray_differences(self) -> list:
+        """Where the cluster differs from Kubespray's (the rule reports them; the Cluster keeps them)."""
+        return kubespray.differences(self.inventory.sources(), self.settings, schema.variables())
 
     def settings_values(self) -> dict:
         return {name: self.value(name) for name in self.settings}
@@ -554,7 +560,7 @@ def kubespray_names(ctx: Context):
         yield source.finding(name, f"'{name}' is a Jinja expression, which kinstall cannot evaluate; if it "
                              "comes out as switching on a feature kinstall does not offer, the cluster will "
                              "not have it", severity=WARNING, rule="not-offered", key=True)
-    differences = kubespray.differences(ctx.inventory.sources(), ctx.settings, implemented)
+    differences = ctx.kubespray_differences
     unused = [d for d in differences if d.where and d.kinstall == "does not use it"]
     if unused:
         yield ctx.root(f"{len(unused)} Kubespray setting{'s' if len(unused) != 1 else ''} that kinstall does not "

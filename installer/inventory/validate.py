@@ -49,8 +49,9 @@ def validate(path: str | Path, overrides: dict | None = None) -> Result:
         resolved[name] = dataclasses.replace(resolved[name], value=value, valid=schema.value_is_valid(name, value))
     resolved, findings = templating.evaluate(resolved, _variables(inventory))
     report.extend(findings)
-    report.extend(rules.check(rules.Context(inventory, resolved)))
-    built = cluster_model.build(inventory, resolved, str(file)) if report.ok else None
+    context = rules.Context(inventory, resolved)
+    report.extend(rules.check(context))
+    built = cluster_model.build(inventory, resolved, str(file), context.kubespray_differences) if report.ok else None
     return Result(report, inventory, built)
 
 

@@ -9,19 +9,10 @@ from click.testing import CliRunner
 
 from installer.cli import cli
 from installer.inventory.validate import validate
-
-GROUPS = ("  children:\n    kube_control_plane: {hosts: {n1: }}\n    etcd: {hosts: {n1: }}\n"
-          "    kube_node: {hosts: {n1: }}\n")
-
+from tests.inventories import GROUPS, one_host
 
 def _inventory(tmp_path, cluster_vars: str = "", host_vars: str = "") -> str:
-    text = "all:\n"
-    if cluster_vars:
-        text += "  vars:\n" + "".join(f"    {line}\n" for line in cluster_vars.splitlines())
-    if host_vars:
-        text += f"  hosts:\n    n1: {host_vars}\n"
-    (tmp_path / "hosts.yml").write_text(text + GROUPS)
-    return str(tmp_path / "hosts.yml")
+    return str(one_host(tmp_path, cluster_vars, host_vars))
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from installer.cli import cli
 from installer.inventory import kubespray, schema
 from installer.inventory.validate import validate
+from tests.inventories import one_host
 
 ROOT = Path(__file__).resolve().parents[3]
 CORPUS = ROOT / "tests" / "fixtures" / "kubespray"
@@ -158,14 +159,14 @@ def test_the_plan_lists_where_the_cluster_differs_from_kubesprays(tmp_path):
     listed = result.output.split("differs from what Kubespray builds from this inventory:")[1]
     # The sample sets local_release_dir, so kinstall uses Kubespray's value: nothing differs.
     assert listed.split("\n")[0].strip() == "nothing"
-    other = CliRunner().invoke(cli, ["plan", str(_one_host(tmp_path, "    kube_apiserver_request_timeout: 120s\n"))])
+    other = CliRunner().invoke(cli, ["plan", str(one_host(tmp_path, "kube_apiserver_request_timeout: 120s\n"))])
     listed = other.output.split("differs from what Kubespray builds from this inventory:")[1].splitlines()
     assert [line.split(":")[0].split(" (")[0].strip() for line in listed[1:] if line.strip()] == [
         "kube_apiserver_request_timeout", "local_release_dir"]
     assert "local_release_dir: kinstall /var/cache/kinstall/releases, Kubespray /tmp/releases" in other.output
     # typha_secure's default differs only where Typha runs
-    typha = CliRunner().invoke(cli, ["plan", str(_one_host(tmp_path, "    kube_network_plugin: calico\n"
-                                                                     "    typha_enabled: true\n"))])
+    typha = CliRunner().invoke(cli, ["plan", str(one_host(tmp_path, "kube_network_plugin: calico\n"
+                                                                    "typha_enabled: true\n"))])
     assert "typha_secure: kinstall true, Kubespray false: Typha answers only a Felix" in typha.output, typha.output
 
 
@@ -212,36 +213,29 @@ def test_a_yaml_merge_key_is_overridden_by_the_keys_written_beside_it(tmp_path):
     assert (result.cluster.hosts["n2"].address, result.cluster.hosts["n2"].ip) == ("10.0.0.2", "10.0.0.2")
 
 
-def _one_host(tmp_path, extra: str) -> Path:
-    (tmp_path / "hosts.yml").write_text(
-        f"all:\n  vars:\n{extra}  children:\n    kube_control_plane: {{hosts: {{n1: }}}}\n"
-        "    etcd: {hosts: {n1: }}\n    kube_node: {hosts: {n1: }}\n")
-    return tmp_path / "hosts.yml"
-
-
 @pytest.mark.parametrize("name, value", [
     ("etcd_data_dir", "/var/lib"), ("etcd_data_dir", "/usr"), ("local_release_dir", "/usr/local"),
     ("local_release_dir", "/"), ("etcd_data_dir", "/var/lib/../lib"), ("local_release_dir", "/var/cache/../../etc"),
 ])
 def test_a_directory_reset_removes_may_not_be_or_hold_a_system_directory(tmp_path, name, value):
-    report = validate(_one_host(tmp_path, f"    {name}: {value}\n")).report
+    report = validate(one_host(tmp_path, f"{name}: {value}\n")).report
     assert [f.rule for f in report.errors] in (["removable-path"], ["schema"]), report.as_text()
     assert name in report.errors[0].text()
 
 
 @pytest.mark.parametrize("name, value", [("etcd_data_dir", "/data/etcd"), ("local_release_dir", "/tmp/releases")])
 def test_a_directory_of_its_own_is_accepted(tmp_path, name, value):
-    assert validate(_one_host(tmp_path, f"    {name}: {value}\n")).report.ok
+    assert validate(one_host(tmp_path, f"{name}: {value}\n")).report.ok
 
 
 @pytest.mark.parametrize("value", ["'/var/lib/etcd\\n'", "'/var/lib/etcd x'", "relative/etcd"])
 def test_etcd_data_dir_is_one_plain_absolute_path(tmp_path, value):
-    report = validate(_one_host(tmp_path, f"    etcd_data_dir: {value}\n")).report
+    report = validate(one_host(tmp_path, f"etcd_data_dir: {value}\n")).report
     assert [f.rule for f in report.errors] == ["schema"], report.as_text()
 
 
 def test_dns_domain_and_the_api_servers_address_default_as_kubesprays(tmp_path):
-    cluster = validate(_one_host(tmp_path, "    cluster_name: corp.example\n")).cluster
+    cluster = validate(one_host(tmp_path, "cluster_name: corp.example\n")).cluster
     assert cluster.settings["dns_domain"] == "corp.example"
     assert cluster.settings["kube_apiserver_ip"] == "10.233.0.1"
 
@@ -275,7 +269,7 @@ def test_an_executable_inventory_is_validated_from_ansible_inventorys_listing(tm
 
 
 def test_the_node_local_dns_address_may_not_lie_in_the_pod_or_service_network(tmp_path):
-    report = validate(_one_host(tmp_path, "    nodelocaldns_ip: 10.233.0.53\n")).report
+    report = validate(one_host(tmp_path, "nodelocaldns_ip: 10.233.0.53\n")).report
     assert [f.rule for f in report.errors] == ["network-overlap"]
     assert "nodelocaldns_ip 10.233.0.53 lies inside kube_service_addresses" in report.errors[0].message
 
