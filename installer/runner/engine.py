@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import ansible_runner
@@ -28,12 +29,14 @@ from installer.runner.events import RunCollector, StageCollector
 from installer.runner.lock import ClusterLock
 from installer.runner.records import RunRecord, StageRecord
 
-PROJECT = Path(__file__).resolve().parents[2]
-PLAYBOOKS = PROJECT / "playbooks"
+# kinstall's Ansible content ships in the package (package data): found where it is installed,
+# never through the source tree. A wheel is installed unpacked, so these are real directories.
+PACKAGE = Path(str(resources.files("installer")))
+PLAYBOOKS = PACKAGE / "playbooks"
+ROLES = PACKAGE / "roles"
+CALLBACKS = PACKAGE / "ansible_plugins" / "callback"
 # Inventory settings that are secrets: never passed as extra variables.
 SECRET_SETTINGS = frozenset(name for name in schema.variables() if schema.secret(name))
-CALLBACKS = Path(__file__).resolve().parents[1] / "ansible_plugins" / "callback"
-ROLES = PROJECT / "roles"
 MAX_FORKS = 50
 VERIFY_SETTLE = 60  # seconds for which up's verify stage tries a failing service check again
 

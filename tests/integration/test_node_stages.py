@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from installer import artifacts
 from installer import bundle as bundles
 from installer.cli import cli
+from tests import wheel
 from tests.integration.helpers import last_record, ssh
 
 pytestmark = pytest.mark.lab
@@ -43,6 +44,19 @@ def test_taken_ports_on_two_hosts_stop_preflight_in_one_report_and_nothing_is_in
     assert [s["name"] for s in last_record(run_lab)["stages"]] == ["preflight"]
     for node in run_lab.nodes:
         assert ssh(run_lab, node, "test -e /etc/sysctl.d/99-kinstall.conf", check=False).returncode == 1, node
+
+
+def test_kinstall_installed_from_its_wheel_runs_preflight_on_the_lab_from_an_empty_directory(run_lab, tmp_path):
+    """What a user of `pipx install` gets: the playbooks and roles inside the package, not this tree's."""
+    kinstall = wheel.install(tmp_path / "install")
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    result = subprocess.run([str(kinstall), "up", run_lab.inventory, "--yes", "--stages", "preflight"], cwd=empty,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = last_record(run_lab)
+    assert [s["name"] for s in record["stages"]] == ["preflight"]
+    assert {t["host"] for t in record["tasks"]} == set(run_lab.nodes)
 
 
 def test_old_group_names_reach_ansible_as_the_current_ones(run_lab, tmp_path):

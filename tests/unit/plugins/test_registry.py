@@ -5,7 +5,7 @@ from jsonschema import Draft202012Validator
 from installer import plugins, releases
 from installer.cli import cli
 from installer.plugins import matrix
-from tests.paths import ROOT
+from tests.paths import ROLES
 
 
 def test_registry_holds_the_four_plugins():
@@ -42,7 +42,7 @@ def test_every_settings_schema_is_valid_and_prefixed_by_kubespray_names():
 def test_cli_choices_and_role_folders_match_the_registry():
     show = next(p for p in cli.commands["plugins"].params if p.name == "name")
     assert list(show.type.choices) == plugins.names()
-    roles = sorted(p.name.removeprefix("network_") for p in (ROOT / "roles").glob("network_*"))
+    roles = sorted(p.name.removeprefix("network_") for p in ROLES.glob("network_*"))
     assert set(roles) <= set(plugins.names()), "a roles/network_<plugin> folder with no registry entry"
 
 

@@ -15,9 +15,9 @@ from installer import images, releases
 from installer.inventory.validate import validate
 from installer.runner import engine
 from tests import kube_schemas
-from tests.paths import FIXTURES, ROOT
+from tests.paths import FIXTURES, ROLES
 
-filter_loader.add_directory(str(ROOT / "roles" / "kinstall_lib" / "filter_plugins"))
+filter_loader.add_directory(str(ROLES / "kinstall_lib" / "filter_plugins"))
 INVENTORY = FIXTURES / "valid-storage-classes" / "hosts.yaml"
 # The newest patch of each minor kinstall supports.
 MINORS = list({release.minor: release for release in releases.supported().values()}.values())
@@ -41,7 +41,7 @@ def variables(release, **settings):
 
 
 def render(template, values):
-    text = (ROOT / "roles" / "addons" / "templates" / (template + ".j2")).read_text()
+    text = (ROLES / "addons" / "templates" / (template + ".j2")).read_text()
     rendered = Templar(loader=DataLoader(), variables=values).template(trust_as_template(text))
     return [doc for doc in yaml.safe_load_all(rendered) if doc]
 
@@ -117,7 +117,7 @@ def test_the_ceph_key_lives_only_in_its_secret():
     assert key not in yaml.safe_dump_all(render("ceph-csi.yaml", values))
     (secret,) = render("ceph-csi-secret.yaml", values)
     assert secret["kind"] == "Secret" and secret["stringData"]["userKey"] == key
-    tasks = (ROOT / "roles" / "addons" / "tasks" / "main.yml").read_text()
+    tasks = (ROLES / "addons" / "tasks" / "main.yml").read_text()
     assert "addons_manifest: ceph-csi-secret.yaml\n    addons_manifest_secret: true" in tasks
 
 

@@ -7,9 +7,9 @@ import os
 import subprocess
 import sys
 
-from tests.paths import ROOT
+from tests.paths import ROLES
 
-LIBRARY = ROOT / "roles" / "kinstall_lib" / "library"
+LIBRARY = ROLES / "kinstall_lib" / "library"
 
 
 def _run(module, tmp_path, check_mode=False, **args):

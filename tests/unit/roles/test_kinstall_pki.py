@@ -5,9 +5,9 @@ import json
 import subprocess
 import sys
 
-from tests.paths import ROOT
+from tests.paths import ROLES
 
-MODULE = ROOT / "roles" / "kinstall_lib" / "library" / "kinstall_pki.py"
+MODULE = ROLES / "kinstall_lib" / "library" / "kinstall_pki.py"
 
 
 def _run(tmp_path, **args):

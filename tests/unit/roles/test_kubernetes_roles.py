@@ -16,16 +16,16 @@ from ansible.template import Templar, trust_as_template
 
 from installer import releases
 from tests import kube_schemas
-from tests.paths import ROOT
+from tests.paths import ROLES, ROOT
 
-FILTERS = ROOT / "roles" / "kinstall_lib" / "filter_plugins"
+FILTERS = ROLES / "kinstall_lib" / "filter_plugins"
 filter_loader.add_directory(str(FILTERS))
 # The newest patch release of each minor kinstall supports.
 MINORS = list({release.minor: release for release in releases.supported().values()}.values())
 
 
 def render(template: str, **variables) -> list[dict]:
-    text = (ROOT / "roles" / template).read_text()
+    text = (ROLES / template).read_text()
     rendered = Templar(loader=DataLoader(), variables=variables).template(trust_as_template(text))
     return [doc for doc in yaml.safe_load_all(rendered) if doc]
 

@@ -19,9 +19,9 @@ from installer import images, plugins, releases
 from installer.inventory.validate import validate
 from installer.runner import engine
 from tests import kube_schemas
-from tests.paths import ROOT, SAMPLES
+from tests.paths import ROLES, ROOT, SAMPLES
 
-filter_loader.add_directory(str(ROOT / "roles" / "kinstall_lib" / "filter_plugins"))
+filter_loader.add_directory(str(ROLES / "kinstall_lib" / "filter_plugins"))
 CALICO_SCHEMAS = yaml.safe_load((ROOT / "tests" / "schemas" / "calico-resources.yml").read_text())["kinds"]
 SAMPLE = {"calico": "ha-calico", "romana": "romana-legacy", "opencontrail": "opencontrail-legacy"}
 TEMPLATES = {"calico": ["calico.yaml", "calico-resources.yaml"], "romana": ["romana.yaml"],
@@ -58,7 +58,7 @@ def variables(name, release, settings=None, extra_hosts=None, groups=None):
 
 
 def render(template, values):
-    text = (ROOT / "roles" / "network" / "templates" / (template + ".j2")).read_text()
+    text = (ROLES / "network" / "templates" / (template + ".j2")).read_text()
     rendered = Templar(loader=DataLoader(), variables=values).template(trust_as_template(text))
     return [doc for doc in yaml.safe_load_all(rendered) if doc]
 
@@ -232,7 +232,7 @@ def test_typhas_certificates_reach_the_cluster_only_as_secrets_from_the_clusters
         data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
         assert data == {"ca.crt": "-----BEGIN ca.crt-----\n", "tls.crt": f"-----BEGIN {name}.crt-----\n",
                         "tls.key": f"-----BEGIN {name}.key-----\n"}
-    tasks = (ROOT / "roles" / "network" / "tasks" / "calico.yml").read_text()
+    tasks = (ROLES / "network" / "tasks" / "calico.yml").read_text()
     assert "network_manifests_secret: true" in tasks  # written and applied without a log line
 
 
@@ -282,4 +282,4 @@ def test_romanas_etcd_certificates_reach_the_cluster_only_as_secrets(tmp_path):
         check(secret, release)
         assert {k: base64.b64decode(v).decode() for k, v in secret["data"].items()} == {
             "ca.crt": "ca.crt", "tls.crt": f"{name}.crt", "tls.key": f"{name}.key"}
-    assert "network_manifests_secret: true" in (ROOT / "roles" / "network" / "tasks" / "romana.yml").read_text()
+    assert "network_manifests_secret: true" in (ROLES / "network" / "tasks" / "romana.yml").read_text()

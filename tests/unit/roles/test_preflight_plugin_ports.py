@@ -9,16 +9,16 @@ from ansible.template import Templar, trust_as_template
 
 from installer import plugins
 from installer.runner.engine import plugin_facts
-from tests.paths import ROOT
+from tests.paths import ROLES
 
 
 def _var(path, task_name, variable):
-    tasks = yaml.safe_load((ROOT / path).read_text())
+    tasks = yaml.safe_load((ROLES / path).read_text())
     task = next(t for t in tasks if t["name"] == task_name)
     return task["vars"][variable]
 
 
-PORTS = _var("roles/preflight/tasks/network.yml", "The ports the host's roles need are free, or held by kinstall's "
+PORTS = _var("preflight/tasks/network.yml", "The ports the host's roles need are free, or held by kinstall's "
              "own services", "plugin_ports")
 
 

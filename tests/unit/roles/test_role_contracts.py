@@ -7,12 +7,12 @@ import yaml
 
 from installer import plugins, stages
 from installer.runner.engine import plugin_facts
-from tests.paths import ROOT
+from tests.paths import PLAYBOOKS, ROLES, ROOT
 
-ROLES = sorted(p for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
+ROLE_DIRS = sorted(p for p in ROLES.iterdir() if (p / "tasks" / "main.yml").exists())
 
 
-@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("role", ROLE_DIRS, ids=lambda p: p.name)
 def test_defaults_readme_and_argument_specs_agree(role):
     defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
     specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
@@ -27,10 +27,10 @@ def test_defaults_readme_and_argument_specs_agree(role):
 
 def test_playbooks_are_named_after_stages_or_operations():
     operations = {operation.name for operation in stages.OPERATIONS}
-    for playbook in (ROOT / "playbooks").glob("*.yml"):
+    for playbook in PLAYBOOKS.glob("*.yml"):
         assert playbook.stem in stages.NAMES or playbook.stem in operations, \
             f"playbooks/{playbook.name} is neither a stage nor an operation"
-    assert all((ROOT / "playbooks" / operation.playbook).exists() for operation in stages.OPERATIONS)
+    assert all((PLAYBOOKS / operation.playbook).exists() for operation in stages.OPERATIONS)
 
 
 def test_molecule_base_config_carries_the_registrys_calico_facts():
@@ -40,7 +40,7 @@ def test_molecule_base_config_carries_the_registrys_calico_facts():
 
 
 def test_commands_and_shells_say_when_they_change_something():
-    for tasks in (ROOT / "roles").glob("*/tasks/*.yml"):
+    for tasks in ROLES.glob("*/tasks/*.yml"):
         for task in _tasks(yaml.safe_load(tasks.read_text()) or []):
             if {"ansible.builtin.command", "ansible.builtin.shell", "command", "shell"} & set(task):
                 assert "changed_when" in task, f"{tasks.relative_to(ROOT)}: '{task.get('name')}' has no changed_when"

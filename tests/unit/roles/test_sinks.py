@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from installer import releases
 from installer.inventory import schema
-from tests.paths import ROOT
+from tests.paths import ROLES
 
-filter_loader.add_directory(str(ROOT / "roles" / "kinstall_lib" / "filter_plugins"))
+filter_loader.add_directory(str(ROLES / "kinstall_lib" / "filter_plugins"))
 SETTINGS = settings(max_examples=int(os.environ.get("KINSTALL_HYPOTHESIS_EXAMPLES", 150)) // 3 or 1, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 VARS = schema.variables()
@@ -43,7 +43,7 @@ def template(text: str, **variables):
 
 
 def render(path: str, **variables) -> str:
-    return template((ROOT / "roles" / path).read_text(), **variables)
+    return template((ROLES / path).read_text(), **variables)
 
 
 LABEL_KEYS = st.from_regex(VARS["node_labels"]["propertyNames"]["pattern"], fullmatch=True).filter(

@@ -6,9 +6,9 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from tests.paths import ROOT
+from tests.paths import ROLES
 
-TASKS = yaml.safe_load((ROOT / "roles/upgrade/tasks/read.yml").read_text())
+TASKS = yaml.safe_load((ROLES / "upgrade/tasks/read.yml").read_text())
 NOTE = next(t for t in TASKS if t["name"] == "Note it")
 
 

@@ -11,10 +11,10 @@ import threading
 
 import pytest
 
-from tests.paths import ROOT
+from tests.paths import ROLES
 
 spec = importlib.util.spec_from_file_location("kinstall_verify_host",
-                                              ROOT / "roles" / "verify" / "library" / "kinstall_verify_host.py")
+                                              ROLES / "verify" / "library" / "kinstall_verify_host.py")
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 
@@ -132,7 +132,7 @@ def test_no_contrail_status_on_the_host_fails_saying_what_installs_it(tmp_path, 
     assert result["status"] == "fail" and "node-init" in result["diagnostics"]
 
 
-TASKS = __import__("yaml").safe_load((ROOT / "roles/verify/tasks/main.yml").read_text())
+TASKS = __import__("yaml").safe_load((ROLES / "verify/tasks/main.yml").read_text())
 
 
 def _selected(groups, plugin, stages, **settings):
