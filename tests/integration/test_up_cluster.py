@@ -29,7 +29,7 @@ KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 TEST_IMAGE_ARCHIVE = "/var/tmp/kinstall-busybox.tar"
 # The tasks that call a kubeadm phase (roles control_plane and kubeadm_join).
 KUBEADM_TASKS = ("Initialise the first control plane", "Share the control plane certificates",
-                 "Make a short-lived join token", "kubeadm join")
+                 "Make a short-lived join token", "Join with kubeadm")
 
 
 def _lab(name, tmp_path_factory, **layout):
