@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SYSTEM_PACKAGES := python3-venv python3-dev gcc podman runc debootstrap openssh-client openssl rsync
 DEMO_INVENTORY ?= inventories/ha-calico
 
-.PHONY: demo test unit deps legacy-schemas system-deps bench clean
+.PHONY: demo test unit lint deps legacy-schemas system-deps bench clean
 
 system-deps:
 	@scripts/install-system-deps $(SYSTEM_PACKAGES)
@@ -18,7 +18,7 @@ system-deps:
 $(BIN)/.installed: pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,lint]'
 	@touch $@
 
 deps: $(BIN)/.installed
@@ -48,8 +48,19 @@ export PATH := $(abspath $(BIN)):$(PATH)
 LAB ?= kinstall
 LAB_INVENTORY := $(HOME)/.local/share/kinstall/labs/$(LAB)/inventory.yml
 
-test: deps legacy-schemas
+test: deps legacy-schemas lint
 	$(BIN)/pytest
+
+# The lint gate (the field's own tools): ansible-lint's production profile on the playbooks and
+# roles, yamllint (Kubespray's rules, .yamllint.yml), ruff (pyproject.toml), shellcheck on the
+# shell scripts, and mypy on installer/ at a baseline that only goes down (scripts/mypy-gate).
+lint: deps
+	ANSIBLE_ROLES_PATH=$(abspath installer/roles) $(BIN)/ansible-lint --offline -q --profile production \
+	  installer/playbooks installer/roles
+	$(BIN)/yamllint --strict -c .yamllint.yml .
+	$(BIN)/ruff check installer tests bench scripts/kubespray-corpus scripts/kubespray-vocabulary scripts/mypy-gate
+	$(BIN)/shellcheck scripts/install-system-deps .ci/run
+	$(BIN)/python scripts/mypy-gate
 
 unit: deps legacy-schemas
 	$(BIN)/pytest tests/unit

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from timing import timed
 
 from installer.inventory.validate import validate
 from installer.lab import nodes as labs
 from installer.runner import engine
-from timing import timed
 
 
 @dataclass

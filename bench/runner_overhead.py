@@ -16,9 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from timing import timed
+
 from installer.lab import nodes as labs
 from installer.runner import engine
-from timing import timed
 
 LAB = "bench-runner"
 

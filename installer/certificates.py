@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -23,7 +23,7 @@ class Certificate:
 def parse(host: str, line: str) -> Certificate:
     """One line of the operation: FILE<TAB>notAfter (e.g. 'Nov 28 17:20:19 2027 GMT')<TAB>subject."""
     file, end, subject = line.split("\t", 2)
-    expires = datetime.strptime(end.replace("  ", " "), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=timezone.utc)
+    expires = datetime.strptime(end.replace("  ", " "), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
     return Certificate(host, file, expires, subject)
 
 
@@ -34,7 +34,7 @@ def read(path: Path) -> list[Certificate]:
 
 
 def render(found: list[Certificate], warn_days: int, now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if not found:
         return "no certificates found on the hosts"
     lines = [f"{'host':<12} {'days left':>9}  {'expires (UTC)':<17} file  [subject]"]

@@ -120,7 +120,8 @@ def plan(ctx, inventory, output_format, against_hosts, stages, limit, playbook_d
 
     With --against-hosts, contact the hosts and preview the drift: the tasks that would change
     each host, and those check mode cannot tell about (reported, never hidden)."""
-    from installer import existing, plan as planning
+    from installer import existing
+    from installer import plan as planning
     from installer.inventory.validate import require_valid
 
     ctx.meta["format"] = output_format
@@ -206,7 +207,8 @@ def _refuse_exclusions(cluster, excluded: list[str]) -> None:
 
 def _up(ctx, inventory: str, options, yes: bool, output: str, overrides: dict | None = None) -> None:
     """validate, refuse what an installed cluster cannot take, show the plan, ask, run, report."""
-    from installer import existing, plan as planning
+    from installer import existing
+    from installer import plan as planning
     from installer.inventory.validate import require_valid
     from installer.runner import engine, progress, report
 
@@ -297,9 +299,9 @@ def runs():
 @FORMAT
 def runs_list(inventory, output_format):
     """Runs of the cluster of INVENTORY, or of every cluster, oldest first."""
+    from installer import state
     from installer.inventory.validate import require_valid
     from installer.runner import records, report
-    from installer import state
 
     if inventory:
         cluster = require_valid(inventory).cluster

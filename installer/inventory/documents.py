@@ -7,14 +7,14 @@ tables mapping a path inside the data to a (line, column) in the file, both 1-ba
 from __future__ import annotations
 
 import ast
+import datetime
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
-import datetime
-import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -12,10 +12,9 @@ from pathlib import Path
 
 from installer import artifacts, images, plugins, releases
 from installer.errors import KinstallError
-from installer.inventory import kubespray
+from installer.inventory import kubespray, schema
 from installer.inventory.findings import NOTE, WARNING, Finding
 from installer.inventory.model import CLUSTER, CONTROL_PLANE, ETCD, NODES, Inventory, known_groups
-from installer.inventory import schema
 from installer.inventory.schema import suggest
 from installer.inventory.settings import Setting
 
@@ -299,7 +298,8 @@ def plugin_release(ctx: Context):
         where = "kube_network_plugin" if ctx.settings["kube_network_plugin"].source else "kube_version"
         yield ctx.at(where, message, rule="plugin-release")
     elif not plugin.maintained:
-        yield ctx.at("kube_network_plugin", f"{plugin.notes} For a new cluster consider {plugin.alternative}", severity=WARNING, rule="plugin-maintained")
+        yield ctx.at("kube_network_plugin", f"{plugin.notes} For a new cluster consider {plugin.alternative}",
+                     severity=WARNING, rule="plugin-maintained")
 
 
 def plugin_groups(ctx: Context):
@@ -535,8 +535,9 @@ def removable_paths(ctx: Context):
             yield ctx.at(name, f"{name} '{value}' is not a plain absolute path; write it as {normal}",
                          rule="removable-path")
         elif normal in SYSTEM_DIRS or any(d.startswith(normal + "/") for d in SYSTEM_DIRS):
+            example = "/var/lib/etcd" if name == "etcd_data_dir" else "/var/cache/kinstall/releases"
             yield ctx.at(name, f"{name} '{value}' is a system directory, and `kinstall reset` removes {name} "
-                         f"whole: use a directory of its own, such as {'/var/lib/etcd' if name == 'etcd_data_dir' else '/var/cache/kinstall/releases'}",
+                         f"whole: use a directory of its own, such as {example}",
                          rule="removable-path")
 
 

@@ -13,8 +13,8 @@ from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import best_match
 
 from installer import plugins
-from installer.inventory.documents import Document
 from installer.inventory import kubespray
+from installer.inventory.documents import Document
 from installer.inventory.findings import WARNING, Finding
 
 FORMATS = FormatChecker()

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from installer import artifacts
+from installer.artifacts import CONTROL_PLANE_IMAGES
 from installer.lab import oci, paths
 from installer.lab.podman import LabError
-from installer.artifacts import CONTROL_PLANE_IMAGES
 
 VERSION = "1.20.2"
 SOURCE_PACKAGE = "kubernetes"

@@ -28,6 +28,13 @@ def rows() -> list[dict]:
     return out
 
 
+def _setting(value) -> str:
+    """A host setting's value as the matrix prints it: key=value pairs, a list, or the value."""
+    if isinstance(value, dict):
+        return ", ".join(f"{a}={b}" for a, b in value.items())
+    return ", ".join(value) if isinstance(value, list) else str(value)
+
+
 def render(name: str | None = None) -> str:
     lines = []
     for row in rows():
@@ -43,9 +50,7 @@ def render(name: str | None = None) -> str:
             "  ports:          " + (", ".join(
                 f"{'IP proto ' + str(p['port']) if p['protocol'] == 'ip' else p['protocol'].upper() + ' ' + str(p['port'])}"
                 f" ({p['purpose']})" for p in row["ports"]) or "none of its own"),
-            "  host settings:  " + "; ".join(
-                f"{k}: {', '.join(f'{a}={b}' for a, b in v.items()) if isinstance(v, dict) else ', '.join(v) if isinstance(v, list) else v}"
-                for k, v in row["host_settings"].items()),
+            "  host settings:  " + "; ".join(f"{k}: {_setting(v)}" for k, v in row["host_settings"].items()),
             "  settings:       " + ", ".join(row["settings"]),
         ]
         if row["groups"]:
@@ -59,7 +64,8 @@ def render(name: str | None = None) -> str:
     return "\n".join(lines).rstrip()
 
 
-STATUS = {"current": "maintained upstream", "legacy": "end of life upstream; for the unmaintained plugins that run on nothing newer",
+STATUS = {"current": "maintained upstream",
+          "legacy": "end of life upstream; for the unmaintained plugins that run on nothing newer",
           "lab": "end of life upstream; used for the local lab (built from Debian's source package)"}
 
 

@@ -52,7 +52,8 @@ PLUGIN = NetworkPlugin(
         "contrail_encap_priority": {
             "description": "Encapsulation order, most preferred first.",
             "type": "string", "pattern": "^(MPLSoUDP|MPLSoGRE|VXLAN)(,(MPLSoUDP|MPLSoGRE|VXLAN))*$",
-            "x-kinstall-form": "a comma-separated list of MPLSoUDP, MPLSoGRE and VXLAN", "default": "MPLSoUDP,MPLSoGRE,VXLAN",
+            "x-kinstall-form": "a comma-separated list of MPLSoUDP, MPLSoGRE and VXLAN",
+            "default": "MPLSoUDP,MPLSoGRE,VXLAN",
         },
         "contrail_hugepages_2mb": {
             "description": "2 MB hugepages reserved for the vRouter on every node.",

@@ -18,7 +18,7 @@ from pathlib import Path
 import ansible_runner
 import yaml
 
-from installer import artifacts, images, plugins, state, stages
+from installer import artifacts, images, stages, state
 from installer.errors import ExitCode, InvalidInput, UsageError
 from installer.inventory import schema
 from installer.inventory.cluster import Cluster

@@ -24,7 +24,7 @@ class ClusterLock:
         self.handle = None
         self.took_over: dict | None = None  # what a dead holder had left, when we took its place
 
-    def __enter__(self) -> "ClusterLock":
+    def __enter__(self) -> ClusterLock:
         self.handle = open(self.path, "a+")
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -183,7 +183,7 @@ def run(kubeconfig: Path | None, expected_version: str | None = None,
     results = []
     checks = [lambda: version(api, expected_version), lambda: _settled(lambda: nodes(api, expected_nodes), settle),
               lambda: _settled(lambda: system_pods(api), settle), lambda: components(api)]
-    for name, check in zip(names, checks):
+    for name, check in zip(names, checks, strict=True):
         if results and results[0].status == FAIL and results[0].expected.startswith("the API server answers"):
             results.append(Result("api", name, "cluster", SKIP, reason="the API server did not answer"))
             continue

@@ -57,7 +57,7 @@ class Namespace:
         if annotations:
             self.metadata["annotations"] = annotations
 
-    def __enter__(self) -> "Namespace":
+    def __enter__(self) -> Namespace:
         self.core.create_namespace({"metadata": self.metadata}, _request_timeout=TIMEOUT)
         return self
 
@@ -360,7 +360,7 @@ def _volume(core, namespace, image, storage_class, claim) -> Result:
         for pod, command in steps:
             core.create_namespaced_pod(namespace, _pod(pod, image, command, volumes=volume, mounts=mount),
                                        _request_timeout=TIMEOUT)
-            finished = _wait(lambda: (lambda p: p if p and p.status.phase in ("Succeeded", "Failed") else None)(
+            finished = _wait(lambda pod=pod: (lambda p: p if p and p.status.phase in ("Succeeded", "Failed") else None)(
                 _phases(core, namespace, {pod}).get(pod)), WAIT)
             if not finished or finished.status.phase != "Succeeded":
                 pvc = core.read_namespaced_persistent_volume_claim(claim, namespace, _request_timeout=TIMEOUT)
@@ -372,7 +372,7 @@ def _volume(core, namespace, image, storage_class, claim) -> Result:
                               "the claim bound and the pod done", "\n".join(diagnostics))
             seen.append(core.read_namespaced_pod_log(pod, namespace, _request_timeout=TIMEOUT).strip())
             core.delete_namespaced_pod(pod, namespace, grace_period_seconds=0, _request_timeout=TIMEOUT)
-            _wait(lambda: pod not in _phases(core, namespace, {pod}), 60)
+            _wait(lambda pod=pod: pod not in _phases(core, namespace, {pod}), 60)
         if seen != [token, token]:
             return Result("function", title, name, FAIL, timer.seconds, f"read back {seen[-1]!r}",
                           f"the written data ({token}) read by the next pod")
@@ -444,7 +444,7 @@ def tenants(core, networking, base: str, image: str, mechanism: str, node: str) 
                                                        probe=True), _request_timeout=TIMEOUT)
         servers = {}
         for namespace in spaces:
-            servers[namespace] = _wait(lambda: (lambda p: p if p and _ready(p) else None)(
+            servers[namespace] = _wait(lambda namespace=namespace: (lambda p: p if p and _ready(p) else None)(
                 _phases(core, namespace, {"server"}).get("server")), WAIT)
         if not all(servers.values()):
             diagnostics = sum((_describe(core, n, "server") for n in spaces), [])
@@ -453,7 +453,7 @@ def tenants(core, networking, base: str, image: str, mechanism: str, node: str) 
         for namespace, other in (spaces, spaces[::-1]):
             script = tenant_script((namespace, servers[namespace].status.pod_ip), (other, servers[other].status.pod_ip))
             core.create_namespaced_pod(namespace, _pod("client", image, script, node), _request_timeout=TIMEOUT)
-        done = {n: _wait(lambda: (lambda p: p if p and p.status.phase in ("Succeeded", "Failed") else None)(
+        done = {n: _wait(lambda n=n: (lambda p: p if p and p.status.phase in ("Succeeded", "Failed") else None)(
             _phases(core, n, {"client"}).get("client")), WAIT) for n in spaces}
         if not all(done.values()):
             diagnostics = sum((_describe(core, n, "client") for n in spaces), [])

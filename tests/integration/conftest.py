@@ -5,8 +5,8 @@ test failed or --keep-lab was given: then it stays, and the run says how to reac
 import os
 import subprocess
 import sys
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 

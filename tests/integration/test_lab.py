@@ -74,7 +74,8 @@ def test_kernel_settings_written_in_a_node_never_reach_the_host(lab):
     host_retries = syn_retries.read_text().strip()
     node_retries = "3" if host_retries != "3" else "4"
     for node in lab.nodes:
-        script = "; ".join(f"sysctl -w {key}=7" for key in HOST_KEYS) + f"; sysctl -w net.ipv4.tcp_syn_retries={node_retries}"
+        script = "; ".join([*(f"sysctl -w {key}=7" for key in HOST_KEYS),
+                            f"sysctl -w net.ipv4.tcp_syn_retries={node_retries}"])
         _ssh(lab, node.name, script)
         # net.* belongs to the node's own network namespace: the write holds there
         assert _ssh(lab, node.name, "sysctl -n net.ipv4.tcp_syn_retries").stdout.strip() == node_retries

@@ -2,6 +2,7 @@
 
 import hashlib
 import http.server
+import itertools
 import json
 import re
 import subprocess
@@ -10,9 +11,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import yaml
-
 import pytest
+import yaml
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -383,7 +383,7 @@ def test_etcd_grows_to_five_and_upgrades_one_member_at_a_time():
         # one before it was back and the cluster healthy.
         starts = sorted(int(ssh(access, node.name, "systemctl show etcd -p ExecMainStartTimestampMonotonic "
                                                    "--value").stdout) for node in lab.nodes)
-        assert all(later - earlier > 300_000 for earlier, later in zip(starts, starts[1:])), starts
+        assert all(later - earlier > 300_000 for earlier, later in itertools.pairwise(starts)), starts
         assert ssh(access, "node3", "etcdctl.sh get --print-value-only /kinstall-test/kept").stdout.strip() == "yes"
 
         # Shrinking back to three: each removal keeps a quorum of the members left, so both go through

@@ -5,6 +5,7 @@ run on the nodes."""
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -169,7 +170,8 @@ spec:
         - name: echo
           image: {test_image}
           imagePullPolicy: Never
-          command: ["/bin/sh", "-c", "mkdir -p /tmp/www && hostname > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
+          command: ["/bin/sh", "-c",
+                    "mkdir -p /tmp/www && hostname > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
 ---
 apiVersion: v1
 kind: Service
@@ -281,7 +283,8 @@ def test_verify_proves_the_cluster_works_and_names_what_breaks(cluster, tmp_path
     """`kinstall verify` on the real cluster: every check it can answer passes (DNS and
     NetworkPolicy are skipped: no CoreDNS, and the bridge plugin enforces no policy); with node3
     cordoned, node2's kubelet stopped and node3's local proxy stopped, the nodes check names node3,
-    node2's kubelet check and node3's API path check fail; with node1's route to node2's pods blackholed, pod-to-pod names that direction. No
+    node2's kubelet check and node3's API path check fail; with node1's route to node2's pods
+    blackholed, pod-to-pod names that direction. No
     verification namespace is left behind, after a failed run either. First another lab comes up
     and goes down beside this cluster: the host's cgroup root gains nothing, and the checks that
     follow pass on this cluster all the same."""
@@ -328,7 +331,7 @@ def test_verify_proves_the_cluster_works_and_names_what_breaks(cluster, tmp_path
     assert re.search(r"^PASS +infrastructure +API through the host's path \(node2\)", stopped.output, re.M)
     assert re.search(r"^FAIL +api +nodes Ready .*seen .*node3 cordoned \(SchedulingDisabled\)$", stopped.output, re.M)
     for node in ("node2", "node3"):
-        _wait(cluster, f"{node} Ready again", lambda: "True" == kubectl(
+        _wait(cluster, f"{node} Ready again", lambda node=node: "True" == kubectl(
             cluster, f"get node {node} -o jsonpath='{{.status.conditions[?(@.type==\"Ready\")].status}}'").stdout)
 
     # node1's route to node2's pods dropped (a blackhole: nothing leaves the node for it)
@@ -426,7 +429,7 @@ def test_containerd_and_the_cni_plugins_upgrade_one_node_at_a_time_while_the_pod
         starts.append(int(ssh(cluster, node, "systemctl show containerd -p ExecMainStartTimestampMonotonic "
                                              "--value").stdout))
     starts.sort()
-    assert all(later - earlier > 300_000 for earlier, later in zip(starts, starts[1:])), starts
+    assert all(later - earlier > 300_000 for earlier, later in itertools.pairwise(starts)), starts
     after = sorted(tuple(r.split()) for r in kubectl(cluster, pods).stdout.split("\n") if r.strip())
     assert after == before  # the same containers, never restarted
     for node in cluster.nodes:

@@ -81,7 +81,7 @@ def _install_old_release(lab) -> None:
         control = node in ("node1", "node2")
         script = "\n".join([
             "set -eu",
-            "mkdir -p /etc/kinstall-standin /usr/local/lib/kinstall/kubernetes-v%s /etc/kubernetes" % OLD,
+            f"mkdir -p /etc/kinstall-standin /usr/local/lib/kinstall/kubernetes-v{OLD} /etc/kubernetes",
             f"echo {node} > /etc/kinstall-standin/node",
             f"echo {api} > /etc/kinstall-standin/api",
             *[f"cat > /usr/local/lib/kinstall/kubernetes-v{OLD}/{tool} <<'STANDIN'\n{old}STANDIN\n"

@@ -26,7 +26,7 @@ def call(tool, argv, **facts):
                        **facts}).encode()
     request = urllib.request.Request(f"http://{_read('api')}/call", data=body,
                                      headers={"Content-Type": "application/json"})
-    for attempt in range(30):
+    for _attempt in range(30):
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return json.load(response)

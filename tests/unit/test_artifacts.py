@@ -2,7 +2,6 @@ import json
 import re
 
 import pytest
-
 from click.testing import CliRunner
 
 from installer import artifacts, images, releases

@@ -4,7 +4,6 @@ import hashlib
 import json
 
 import pytest
-
 from click.testing import CliRunner
 
 from installer import bundle as bundles

@@ -42,7 +42,7 @@ class CallbackModule(CallbackBase):
             return
         task = result._task
         role = task._role.get_name() if getattr(task, "_role", None) else ""
-        line = {"stage": self.stage, "host": result._host.get_name(), "task": task.get_name(), "role": role, "action": task.action,
-                "msg": str(outcome.get("msg", ""))}
+        line = {"stage": self.stage, "host": result._host.get_name(), "task": task.get_name(), "role": role,
+                "action": task.action, "msg": str(outcome.get("msg", ""))}
         with open(path, "a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")

@@ -53,8 +53,10 @@ def test_ini_hosts_children_ports_and_positions():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[etcd:hosts\n", "INI syntax error: '[etcd:hosts' is not a section header; use [group], [group:vars] or [group:children]"),
-    ("[etcd:bogus]\n", "INI syntax error: '[etcd:bogus]' is not a section header; use [group], [group:vars] or [group:children]"),
+    ("[etcd:hosts\n", "INI syntax error: '[etcd:hosts' is not a section header; use [group], [group:vars] "
+                      "or [group:children]"),
+    ("[etcd:bogus]\n", "INI syntax error: '[etcd:bogus]' is not a section header; use [group], [group:vars] "
+                       "or [group:children]"),
     ("[all:vars]\njusttext\n", "INI syntax error: 'justtext' in [all:vars] is not key=value"),
     ("[etcd]\nnode1 lonely\n", "INI syntax error: 'lonely' after host 'node1' is not key=value"),
     ("[etcd]\nnode1 a='unclosed\n", "INI syntax error: No closing quotation"),

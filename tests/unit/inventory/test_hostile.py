@@ -11,6 +11,7 @@ from installer.cli import cli
 from installer.inventory.validate import validate
 from tests.inventories import GROUPS, one_host
 
+
 def _inventory(tmp_path, cluster_vars: str = "", host_vars: str = "") -> str:
     return str(one_host(tmp_path, cluster_vars, host_vars))
 
@@ -94,7 +95,7 @@ def test_a_large_range_expands_in_linear_time(tmp_path):
 
 def test_a_yaml_alias_bomb_stops_at_a_line_quickly(tmp_path):
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    for previous, name in zip("abcdefgh", "bcdefghi"):
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
         lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
     (tmp_path / "hosts.yml").write_text("\n".join(lines) + "\n")
     started = time.perf_counter()

@@ -2,10 +2,10 @@
 valid inventory always yields a cluster that plans."""
 
 import copy
+import os
 import re
 import time
 from pathlib import Path
-import os
 
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +15,8 @@ from installer import plan
 from installer.inventory.validate import validate
 from tests.paths import SAMPLES
 
-SETTINGS = settings(max_examples=int(os.environ.get("KINSTALL_HYPOTHESIS_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=int(os.environ.get("KINSTALL_HYPOTHESIS_EXAMPLES", 150)), deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**20), st.floats(allow_nan=True),
                     st.text(max_size=20),

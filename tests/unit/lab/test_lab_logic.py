@@ -5,11 +5,11 @@ import stat
 import pytest
 from click.testing import CliRunner
 
+from installer import artifacts
+from installer import bundle as bundles
 from installer.cli import cli
 from installer.errors import EnvironmentProblem, UsageError
 from installer.inventory.validate import validate
-from installer import artifacts
-from installer import bundle as bundles
 from installer.lab import bundle, image, nodes, prereqs
 
 

@@ -23,7 +23,8 @@ INVENTORY = FIXTURES / "valid-storage-classes" / "hosts.yaml"
 MINORS = list({release.minor: release for release in releases.supported().values()}.values())
 # Ceph CSI and metrics-server as pinned need a current release (validate refuses them elsewhere).
 CURRENT_ONLY = {"ceph-csi.yaml", "ceph-csi-secret.yaml", "metrics-server.yaml"}
-TEMPLATES = ["coredns.yaml", "dns-autoscaler.yaml", "nodelocaldns.yaml", "nfs.yaml", "ceph-csi-secret.yaml", "ceph-csi.yaml", "metrics-server.yaml"]
+TEMPLATES = ["coredns.yaml", "dns-autoscaler.yaml", "nodelocaldns.yaml", "nfs.yaml", "ceph-csi-secret.yaml", "ceph-csi.yaml",
+             "metrics-server.yaml"]
 
 
 def variables(release, **settings):

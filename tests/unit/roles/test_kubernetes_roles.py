@@ -129,7 +129,8 @@ CURRENT = [release for release in MINORS if release.status == "current"]
 
 @pytest.mark.parametrize("release", CURRENT, ids=lambda r: r.version)
 def test_local_volume_manifests_validate_against_the_release_schemas(release):
-    hostvars = {"node2": {"addons_local_dirs": {"stdout_lines": ["fast /mnt/disks/vol1 1000000", "fast /mnt/disks/My_Vol 5"]}},
+    dirs = ["fast /mnt/disks/vol1 1000000", "fast /mnt/disks/My_Vol 5"]
+    hostvars = {"node2": {"addons_local_dirs": {"stdout_lines": dirs}},
                 "node3": {"addons_local_dirs": {"stdout_lines": []}}}
     objects = render("addons/templates/local-volumes.yaml.j2", ansible_play_hosts=["node3", "node2"],
                      hostvars=hostvars, ansible_managed="test",

@@ -2,6 +2,8 @@
 meta/argument_specs.yml with a role-name prefix, and kinstall's stage playbooks exist only for
 stages the plan knows."""
 
+import ast
+
 import pytest
 import yaml
 
@@ -67,3 +69,26 @@ def test_tungsten_fabrics_hugepages_follow_the_inventory_into_the_kernel_setting
     assert facts["sysctls"] == {"vm.max_map_count": 128960, "vm.nr_hugepages": 2048}
     assert facts["hugepages_2mb"] == 2048 and facts["min_memory_mb"] == {"contrail_controller": 32768}
     assert "vm.nr_hugepages" not in plugin_facts(plugins.get("calico"))["sysctls"]
+
+
+@pytest.mark.parametrize("module", sorted(ROLES.glob("*/library/*.py")), ids=lambda p: p.stem)
+def test_each_modules_documentation_is_yaml_whose_options_have_only_ansibles_keys(module):
+    """An unquoted comma in a flow mapping makes a stray key of the rest of a description."""
+    tree = ast.parse(module.read_text())
+    (documentation,) = [node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                        and getattr(node.targets[0], "id", "") == "DOCUMENTATION"]
+    options = yaml.safe_load(documentation)["options"]
+    for name, option in options.items():
+        assert set(option) <= {"type", "elements", "required", "description", "default", "choices", "no_log",
+                               "suboptions"}, (name, option)
+    arguments = [node for node in ast.walk(tree) if isinstance(node, ast.keyword) and node.arg == "argument_spec"]
+    if arguments and isinstance(arguments[0].value, ast.Dict):
+        assert {key.value for key in arguments[0].value.keys} == set(options)
+
+
+@pytest.mark.parametrize("role", ROLE_DIRS, ids=lambda p: p.name)
+def test_argument_specs_options_have_only_ansibles_keys(role):
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    for name, option in specs.items():
+        assert set(option) <= {"type", "elements", "required", "description", "default", "choices", "options",
+                               "no_log"}, (name, option)

@@ -65,7 +65,7 @@ def test_node_labels_stay_one_kubelet_flag_of_exactly_those_labels(labels):
 def test_node_taints_become_exactly_those_taints(taints):
     parsed = template("{{ taints | kinstall_taints }}", taints=taints)
     assert len(parsed) == len(taints)
-    for text, taint in zip(taints, parsed):
+    for text, taint in zip(taints, parsed, strict=True):
         key_value, effect = text.rsplit(":", 1)
         assert (taint["key"], taint.get("value", ""), taint["effect"]) == (*(key_value.split("=", 1) + [""])[:2], effect)
 
@@ -121,7 +121,8 @@ def test_paths_reset_removes_stay_one_word_each_of_its_shell_command(paths):
 @SETTINGS
 @given(domain=DOMAINS)
 def test_the_node_local_dns_corefile_has_exactly_one_zone_per_block(domain):
-    from tests.unit.roles.test_addon_manifests import MINORS, variables as addon_variables
+    from tests.unit.roles.test_addon_manifests import MINORS
+    from tests.unit.roles.test_addon_manifests import variables as addon_variables
 
     _, values = addon_variables(MINORS[-1], dns_domain=domain)
     objects = {(o["kind"], o["metadata"]["name"]): o

@@ -95,7 +95,7 @@ schema: backup
 == Contrail vrouter ==
 nodemgr: active
 agent: active
-"""
+"""  # noqa: E501 (contrail-status's own output, column for column)
 
 
 def _contrail(tmp_path, monkeypatch, output, code=0):

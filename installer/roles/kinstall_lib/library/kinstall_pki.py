@@ -14,10 +14,23 @@ DOCUMENTATION = r"""
 module: kinstall_pki
 short_description: keep a CA and its certificates on the controller
 options:
-  directory: {description: where ca.crt, ca.key and NAME.crt/NAME.key live, type: str, required: true}
-  ca_common_name: {description: the CA's common name, type: str, required: true}
-  certificates: {description: "list of {name, common_name, usages: [server, client], dns: [], ips: []}", type: list, elements: dict, required: true}
-  days: {description: validity of issued certificates, type: int, default: 3650}
+  directory:
+    description: "where ca.crt, ca.key and NAME.crt/NAME.key live"
+    type: str
+    required: true
+  ca_common_name:
+    description: "the CA's common name"
+    type: str
+    required: true
+  certificates:
+    description: "list of {name, common_name, usages: [server, client], dns: [], ips: []}"
+    type: list
+    elements: dict
+    required: true
+  days:
+    description: "validity of issued certificates"
+    type: int
+    default: 3650
 """
 RENEW_BEFORE = datetime.timedelta(days=30)
 
@@ -42,7 +55,7 @@ def main():
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     directory = module.params["directory"]
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     issued = []
 
     def key_bytes(key):
@@ -85,7 +98,7 @@ def main():
                 have = ([], [])
             cn = current.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
             expires = current.not_valid_after_utc if hasattr(current, "not_valid_after_utc") else \
-                current.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+                current.not_valid_after.replace(tzinfo=datetime.UTC)
             if (have == (dns, ips) and cn == spec["common_name"] and current.issuer == ca.subject
                     and expires - now > RENEW_BEFORE):
                 continue

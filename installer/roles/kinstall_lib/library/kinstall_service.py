@@ -13,7 +13,10 @@ DOCUMENTATION = r"""
 module: kinstall_service
 short_description: a systemd service started now and at boot
 options:
-  name: {description: the unit, e.g. containerd, type: str, required: true}
+  name:
+    description: "the unit, e.g. containerd"
+    type: str
+    required: true
 """
 
 

@@ -10,11 +10,31 @@ DOCUMENTATION = r"""
 module: kinstall_verify
 short_description: check the sha256 of files on a host
 options:
-  directory: {description: where the files are, under their mirror_path, type: str, required: true}
-  files: {description: artifacts as kinstall lists them (component, version, mirror_path, sha256), type: list, elements: dict, required: true}
-  fail: {description: fail on a missing or different file; false only reports them (as differ), type: bool, default: true}
-  bundle: {description: "the files are a bundle's, checked on the controller before any is sent: a mismatch means the bundle changed since the inventory pinned it", type: bool, default: false}
-  record: {description: "add the files' paths to the directory's list of what kinstall put there (.kinstall-files), which reset removes and nothing else", type: bool, default: false}
+  directory:
+    description: "where the files are, under their mirror_path"
+    type: str
+    required: true
+  files:
+    description: "artifacts as kinstall lists them (component, version, mirror_path, sha256)"
+    type: list
+    elements: dict
+    required: true
+  fail:
+    description: "fail on a missing or different file; false only reports them (as differ)"
+    type: bool
+    default: true
+  bundle:
+    description: >-
+      the files are a bundle's, checked on the controller before any is sent: a mismatch means
+      the bundle changed since the inventory pinned it
+    type: bool
+    default: false
+  record:
+    description: >-
+      add the files' paths to the directory's list of what kinstall put there (.kinstall-files),
+      which reset removes and nothing else
+    type: bool
+    default: false
 """
 LISTING = ".kinstall-files"
 

@@ -19,6 +19,10 @@ options:
     type: list
     elements: str
     default: []
+  name:
+    description: the host's inventory name, whose address the host's own resolver is asked for
+    type: str
+    default: ""
 """
 
 

@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -207,7 +207,7 @@ def api():
 def certificates(days):
     check = Check("certificates")
     found, soon = 0, []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for pattern in CERTIFICATES:
         for path in sorted(glob.glob(pattern)):
             rc, out, _ = _run("openssl", "x509", "-noout", "-enddate", "-in", path)
@@ -215,7 +215,7 @@ def certificates(days):
                 continue
             found += 1
             end = datetime.strptime(out.strip().split("=", 1)[1].replace("  ", " "),
-                                    "%b %d %H:%M:%S %Y %Z").replace(tzinfo=timezone.utc)
+                                    "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
             left = (end - now).days
             if left < days:
                 soon.append(f"{path} ({'expired' if left < 0 else f'{left} days left'})")
