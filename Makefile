@@ -51,12 +51,11 @@ LAB_INVENTORY := $(HOME)/.local/share/kinstall/labs/$(LAB)/inventory.yml
 test: deps legacy-schemas lint
 	$(BIN)/pytest
 
-# The lint gate (the field's own tools): ansible-lint's production profile on the playbooks and
-# roles, yamllint (Kubespray's rules, .yamllint.yml), ruff (pyproject.toml), shellcheck on the
+# The lint gate (the field's own tools): ansible-lint's production profile (.ansible-lint) on the
+# playbooks, roles and Molecule scenarios, yamllint (Kubespray's rules, .yamllint.yml), ruff (pyproject.toml), shellcheck on the
 # shell scripts, and mypy on installer/ at a baseline that only goes down (scripts/mypy-gate).
 lint: deps
-	ANSIBLE_ROLES_PATH=$(abspath installer/roles) $(BIN)/ansible-lint --offline -q --profile production \
-	  installer/playbooks installer/roles
+	ANSIBLE_ROLES_PATH=$(abspath installer/roles) $(BIN)/ansible-lint -q installer/playbooks installer/roles molecule
 	$(BIN)/yamllint --strict -c .yamllint.yml .
 	$(BIN)/ruff check installer tests bench scripts/kubespray-corpus scripts/kubespray-vocabulary scripts/mypy-gate
 	$(BIN)/shellcheck scripts/install-system-deps .ci/run
