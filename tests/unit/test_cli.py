@@ -20,10 +20,12 @@ def test_every_command_has_help_and_is_in_the_readme():
         assert f"kinstall {name}" in readme, f"README does not document `kinstall {name}`"
 
 
-def test_exit_codes_are_documented_in_the_readme():
+def test_exit_codes_are_documented_in_the_readme_and_in_troubleshooting():
     readme = (ROOT / "README.md").read_text()
+    troubleshooting = (ROOT / "docs" / "troubleshooting.md").read_text()
     for code in cli_module.ExitCode:
         assert f"| {int(code)} |" in readme, code.name
+        assert f"\n## {int(code)}: " in troubleshooting, code.name
 
 
 def test_validate_valid_and_invalid_exit_codes():
