@@ -14,7 +14,8 @@ import argparse
 import shutil
 import time
 
-from installer.lab import image, nodes, paths, podman
+from installer import paths
+from installer.lab import image, nodes, podman
 
 LAB = "bench-boot"
 

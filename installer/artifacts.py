@@ -2,88 +2,19 @@
 declared in the inventory with Kubespray's `<component>_checksums` variables), its path in a
 files mirror (the upstream host and path, as Kubespray's files_repo lays them out) and where this
 cluster fetches it from (download_source: upstream, mirror or bundle). An air-gapped mirror can be
-filled from this list alone; the download role reads the same list."""
+filled from this list alone; the download role reads the same list. What each component is comes
+from the catalog, components.py."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from urllib.parse import urlparse
 
 from installer import releases
+from installer.components import PLUGIN_TOOLS, Artifact, artifact, download_source
 from installer.errors import KinstallError
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import find_inventory_file
-
-# Upstream file of each component (facts from the projects' release pages).
-URLS = {
-    "kubeadm": "https://dl.k8s.io/release/v{version}/bin/linux/{arch}/kubeadm",
-    "kubelet": "https://dl.k8s.io/release/v{version}/bin/linux/{arch}/kubelet",
-    "kubectl": "https://dl.k8s.io/release/v{version}/bin/linux/{arch}/kubectl",
-    "etcd": "https://github.com/etcd-io/etcd/releases/download/v{version}/etcd-v{version}-linux-{arch}.tar.gz",
-    "containerd": "https://github.com/containerd/containerd/releases/download/v{version}/"
-                  "containerd-{version}-linux-{arch}.tar.gz",
-    "runc": "https://github.com/opencontainers/runc/releases/download/v{version}/runc.{arch}",
-    "cni-plugins": "https://github.com/containernetworking/plugins/releases/download/v{version}/"
-                   "cni-plugins-linux-{arch}-v{version}.tgz",
-    "crictl": "https://github.com/kubernetes-sigs/cri-tools/releases/download/v{version}/"
-              "crictl-v{version}-linux-{arch}.tar.gz",
-    "calicoctl": "https://github.com/projectcalico/calico/releases/download/v{version}/calicoctl-linux-{arch}",
-    # Calico's source archive: its manifests/crds.yaml holds the CustomResourceDefinitions.
-    "calico-crds": "https://github.com/projectcalico/calico/archive/v{version}.tar.gz",
-}
-# The stage that needs each file: a stage fetches only what it uses.
-STAGES = {"kubeadm": "control-plane", "kubelet": "control-plane", "kubectl": "control-plane", "etcd": "etcd",
-          "containerd": "runtime", "runc": "runtime", "cni-plugins": "runtime", "crictl": "runtime",
-          "calicoctl": "network", "calico-crds": "network"}
-PLUGIN_TOOLS = {"calico": ("calicoctl", "calico-crds")}
-# The hosts that get each file (an inventory group).
-HOSTS = {"kubeadm": "k8s_cluster", "kubelet": "k8s_cluster", "kubectl": "kube_control_plane", "etcd": "etcd",
-         "containerd": "k8s_cluster", "runc": "k8s_cluster", "cni-plugins": "k8s_cluster", "crictl": "k8s_cluster",
-         "calicoctl": "kube_control_plane", "calico-crds": "kube_control_plane"}
-# Kubespray's variables for checksums an inventory declares: {arch: {version: sha256}}.
-CHECKSUM_SETTINGS = {"kubeadm": "kubeadm_checksums", "kubelet": "kubelet_checksums",
-                     "kubectl": "kubectl_checksums", "etcd": "etcd_binary_checksums",
-                     "containerd": "containerd_archive_checksums", "runc": "runc_checksums",
-                     "cni-plugins": "cni_binary_checksums", "crictl": "crictl_checksums",
-                     "calicoctl": "calicoctl_binary_checksums", "calico-crds": "calico_crds_archive_checksums"}
-
-
-@dataclass(frozen=True)
-class Artifact:
-    component: str
-    version: str
-    arch: str
-    url: str
-    sha256: str | None  # None: no published checksum is known, so kinstall will not fetch it
-    mirror_path: str  # where a files mirror (or a bundle directory) keeps it
-    stage: str
-    hosts: str = ""  # the group whose hosts get it
-    source: str = ""  # where this cluster fetches it: the URL, a mirror URL or a bundle file
-
-
-def declared_checksum(settings: dict, component: str, arch: str, version: str) -> str | None:
-    """A checksum the inventory declares (versions written with or without a leading v)."""
-    table = settings.get(CHECKSUM_SETTINGS[component])
-    by_version = table.get(arch) if isinstance(table, dict) else None
-    if not isinstance(by_version, dict):
-        return None
-    found = by_version.get(version, by_version.get(f"v{version}"))
-    return found.lower() if isinstance(found, str) else None
-
-
-def artifact(component: str, version: str, arch: str, settings: dict | None = None) -> Artifact:
-    url = URLS[component].format(version=version, arch=arch)
-    parsed = urlparse(url)
-    sha256 = (declared_checksum(settings or {}, component, arch, version)
-              or releases.component_checksum(component, arch, version))
-    return Artifact(component, version, arch, url, sha256, parsed.netloc + parsed.path, STAGES[component],
-                    HOSTS[component], url)
-
-
-def download_source(settings: dict) -> str:
-    """upstream, mirror or bundle; a Kubespray inventory that sets files_repo means its mirror."""
-    return settings.get("download_source") or ("mirror" if settings.get("files_repo") else "upstream")
 
 
 def bundle_dir(cluster: Cluster) -> Path:

@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
-from installer.artifacts import Artifact
+from installer.components import Artifact
 from installer.errors import ExitCode, KinstallError
 
 CHUNK = 1 << 20

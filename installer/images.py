@@ -6,8 +6,12 @@ artifacts` lists them."""
 
 from __future__ import annotations
 
-from installer.inventory.cluster import Cluster
+from typing import TYPE_CHECKING
+
 from installer.plugins.base import Image
+
+if TYPE_CHECKING:  # a type only: validation reads this catalog, so it may not import the inventory
+    from installer.inventory.cluster import Cluster
 
 # Kubespray's registry variables and their defaults.
 REGISTRIES = {"kube_image_repo": "registry.k8s.io", "quay_image_repo": "quay.io", "docker_image_repo": "docker.io"}

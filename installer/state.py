@@ -8,7 +8,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from installer.lab import paths
+from installer import paths
 
 
 def cluster_id(cluster_name: str, inventory_file: str | Path) -> str:
@@ -16,12 +16,8 @@ def cluster_id(cluster_name: str, inventory_file: str | Path) -> str:
     return f"{re.sub(r'[^a-z0-9.-]', '-', cluster_name.lower())}-{digest}"
 
 
-def clusters() -> Path:
-    return paths.home() / "clusters"
-
-
 def cluster_dir(cluster_name: str, inventory_file: str | Path, create: bool = True) -> Path:
-    directory = clusters() / cluster_id(cluster_name, inventory_file)
+    directory = paths.clusters() / cluster_id(cluster_name, inventory_file)
     if create:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     return directory

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from installer import artifacts, images, plugins, releases
+from installer import components, images, plugins, releases
 from installer.errors import KinstallError
 from installer.inventory import kubespray, schema
 from installer.inventory.findings import NOTE, WARNING, Finding
@@ -354,13 +354,13 @@ def component_versions(ctx: Context):
             continue
         bare = version.lstrip("v")
         declared = [arch for arch in releases.archs()
-                    if artifacts.declared_checksum(ctx.settings_values(), component, arch, bare)]
+                    if components.declared_checksum(ctx.settings_values(), component, arch, bare)]
         if declared:  # the inventory vouches for the file; hosts of other archs fail at download
             continue
         missing = [arch for arch in releases.archs() if releases.component_checksum(component, arch, bare) is None]
         if missing:
             known = sorted(releases.checksums()[component][missing[0]], key=releases.version_key)[-3:]
-            variable = artifacts.CHECKSUM_SETTINGS[component]
+            variable = components.COMPONENTS[component].checksum_setting
             yield ctx.at(key, f"{key} {version} has no known sha256 for {', '.join(missing)}, so kinstall cannot "
                          f"verify the download; newest known: {', '.join(known)}; or declare it in {variable}",
                          rule="component-version")

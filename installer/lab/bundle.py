@@ -15,9 +15,9 @@ import os
 import shutil
 from pathlib import Path
 
-from installer import artifacts
 from installer import bundle as bundles
-from installer.lab import files_repo, kubernetes, paths
+from installer import components, paths
+from installer.lab import files_repo, kubernetes
 
 KUBE_CHECKSUM_VARIABLES = {"kubeadm": "kubeadm_checksums", "kubelet": "kubelet_checksums",
                            "kubectl": "kubectl_checksums"}
@@ -96,6 +96,6 @@ def inventory_vars(found: dict) -> dict:
               # kinstall verify's pods: the lab's own busybox, which the bundle brings to every node.
               "verify_image": files_repo.TEST_IMAGE}
     for component, variable in KUBE_CHECKSUM_VARIABLES.items():
-        path = artifacts.artifact(component, kubernetes.VERSION, kubernetes.ARCH).mirror_path
+        path = components.artifact(component, kubernetes.VERSION, kubernetes.ARCH).mirror_path
         values[variable] = {kubernetes.ARCH: {kubernetes.VERSION: found["files"][path]}}
     return values

@@ -21,8 +21,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from installer import artifacts
-from installer.lab import oci, paths
+from installer import components, paths
+from installer.lab import oci
 from installer.lab.podman import LabError
 
 SUITE = "bookworm"
@@ -108,7 +108,7 @@ def role_vars(found: dict) -> dict:
     settings = inventory_vars(found)
     listed = []
     for component, entry in found["components"].items():
-        a = artifacts.artifact(component, entry["version"], ARCH, settings)
+        a = components.artifact(component, entry["version"], ARCH, settings)
         listed.append({**dataclasses.asdict(a), "source": str(Path(found["dir"]) / a.mirror_path)})
     return {"kinstall_artifacts": listed, "kinstall_download_source": "bundle", "crictl_enabled": False,
             "kinstall_test_image": {"name": found["test_image"]["name"],
@@ -175,7 +175,7 @@ def _component(repo: Path, unpacked: Path, component: str, versions: dict, optio
     else:
         prefix = layout.format(version=version, arch=ARCH)
         blob = _pack_tar({prefix + name: content for name, content in data.items()})
-    entry = artifacts.artifact(component, version, ARCH)
+    entry = components.artifact(component, version, ARCH)
     target = repo / entry.mirror_path
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(blob)

@@ -15,7 +15,8 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from installer.lab import paths, podman
+from installer import paths
+from installer.lab import podman
 from installer.lab.podman import LabError
 
 REPOSITORY = "localhost/kinstall-node"

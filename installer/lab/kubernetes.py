@@ -22,9 +22,9 @@ import tarfile
 import time
 from pathlib import Path
 
-from installer import artifacts
+from installer import components, paths
 from installer.artifacts import CONTROL_PLANE_IMAGES
-from installer.lab import oci, paths
+from installer.lab import oci
 from installer.lab.podman import LabError
 
 VERSION = "1.20.2"
@@ -169,7 +169,7 @@ def _build(out: Path, work: Path, log: Path, report, final: Path) -> dict:
     report("running Kubernetes' make generated_files (about a minute)")
     _run(["make", "generated_files"], "make generated_files (it needs rsync and make on this machine)", log,
          cwd=tree, env=env)
-    bin_dir = out / "repo" / artifacts.artifact("kubeadm", VERSION, ARCH).mirror_path.rsplit("/", 1)[0]
+    bin_dir = out / "repo" / components.artifact("kubeadm", VERSION, ARCH).mirror_path.rsplit("/", 1)[0]
     bin_dir.mkdir(parents=True)
     report(f"building {', '.join(COMMANDS)} (a few minutes on 2 cores)")
     _run(["go", "build", "-trimpath", "-ldflags", _ldflags(), "-o", str(bin_dir) + "/",

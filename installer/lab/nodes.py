@@ -18,8 +18,9 @@ from pathlib import Path
 
 import yaml
 
+from installer import paths
 from installer.errors import UsageError
-from installer.lab import bundle, image, paths, podman, prereqs
+from installer.lab import bundle, image, podman, prereqs
 from installer.lab.podman import LABEL, LabError
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
@@ -426,10 +427,8 @@ def down(name: str) -> list[str]:
 def cluster_states_of(directory: Path) -> list[Path]:
     """State directories (run records, fact cache, lock) of clusters whose inventory lived in the
     lab's directory: they go with the lab, so `lab down` leaves nothing behind."""
-    from installer import state
-
     found = []
-    root = state.clusters()
+    root = paths.clusters()
     for cluster in sorted(root.iterdir()) if root.is_dir() else []:
         for record in cluster.glob("runs/*/record.json"):
             try:

@@ -18,12 +18,11 @@ from pathlib import Path
 import ansible_runner
 import yaml
 
-from installer import artifacts, images, stages, state
+from installer import artifacts, components, images, paths, stages, state
 from installer.errors import ExitCode, InvalidInput, UsageError
 from installer.inventory import schema
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import find_inventory_file
-from installer.lab import paths
 from installer.runner import events, records
 from installer.runner.events import RunCollector, StageCollector
 from installer.runner.lock import ClusterLock
@@ -132,7 +131,7 @@ def extravars(cluster: Cluster, run_id: str, run_stages: list[str] | None = None
                   kinstall_artifacts=artifacts.as_dicts(artifacts.for_cluster(cluster)),
                   kinstall_images=artifacts.images_for_cluster(cluster),
                   kinstall_image_refs=images.references(cluster),
-                  kinstall_download_source=artifacts.download_source(cluster.settings),
+                  kinstall_download_source=components.download_source(cluster.settings),
                   kinstall_download_cache=str(paths.cache() / "files"),
                   kinstall_run_stages=_fetch_for(run_stages))
     if values["kinstall_download_source"] == "bundle":
@@ -285,7 +284,7 @@ def _refuse_unverifiable_files(cluster: Cluster, options: UpOptions, selected: l
     unknown = [key for key, found in by_component.items() if not any(a.sha256 for a in found)]
     if unknown:
         names = ", ".join(f"{component} {version}" for component, version in unknown)
-        variables = ", ".join(artifacts.CHECKSUM_SETTINGS[component] for component, _ in unknown)
+        variables = ", ".join(components.COMPONENTS[component].checksum_setting for component, _ in unknown)
         raise InvalidInput(
             f"{cluster.inventory_file}: no sha256 is known for {names}, so kinstall cannot verify the download and "
             f"nothing was started: declare the published sha256 in the inventory ({variables}, Kubespray's form "

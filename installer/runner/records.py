@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from installer import state
+from installer import paths
 from installer.errors import UsageError
 
 SUCCESSFUL, FAILED, UNREACHABLE, INTERRUPTED, NOT_IDEMPOTENT, RUNNING = (
@@ -142,7 +142,7 @@ def for_cluster(cluster_directory: Path) -> list[RunRecord]:
 
 
 def everywhere() -> list[RunRecord]:
-    root = state.clusters()
+    root = paths.clusters()
     found = [r for d in sorted(root.iterdir()) if d.is_dir() for r in for_cluster(d)] if root.is_dir() else []
     return sorted(found, key=lambda r: r.started)
 

@@ -11,8 +11,9 @@ import ansible_runner
 import pytest
 from click.testing import CliRunner
 
+from installer import paths
 from installer.cli import cli
-from installer.lab import image, paths, podman
+from installer.lab import image, podman
 from installer.lab import nodes as labs
 from tests.paths import ROOT
 

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from installer import artifacts
 from installer import bundle as bundles
+from installer import components
 from installer.cli import cli
 from tests import wheel
 from tests.integration.helpers import last_record, ssh
@@ -239,7 +239,7 @@ def test_kube_apiserver_from_the_bundle_answers_kubectl_with_v1_20_2_on_the_labs
     (tmp_path / "sa.key").chmod(0o600)
     (tmp_path / "sa.pub").write_bytes(key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    binaries = [bundle / artifacts.artifact(name, "1.20.2", "amd64").mirror_path for name in ("kubectl",)]
+    binaries = [bundle / components.artifact(name, "1.20.2", "amd64").mirror_path for name in ("kubectl",)]
     binaries.append(binaries[0].with_name("kube-apiserver"))
     ssh(run_lab, "node1", "mkdir -p /var/tmp/kinstall-apiserver && chmod 700 /var/tmp/kinstall-apiserver")
     subprocess.run(["scp", "-F", run_lab.ssh_config, "-q", *map(str, binaries), str(tmp_path / "sa.key"),

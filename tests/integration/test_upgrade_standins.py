@@ -18,8 +18,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from installer import artifacts
 from installer import bundle as bundles
+from installer import components
 from installer.cli import cli
 from installer.lab import nodes as labs
 from tests.integration.helpers import last_record, ssh
@@ -47,7 +47,7 @@ def _standin_bundle(lab_bundle: Path, target: Path) -> dict:
     for version in (OLD, NEW):
         text = (STANDINS / "kube_tool.py").read_text().replace("@VERSION@", version)
         for tool in TOOLS:
-            path = target / artifacts.artifact(tool, version, "amd64").mirror_path
+            path = target / components.artifact(tool, version, "amd64").mirror_path
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             sums[tool][version] = hashlib.sha256(text.encode()).hexdigest()

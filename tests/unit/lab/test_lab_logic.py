@@ -5,8 +5,8 @@ import stat
 import pytest
 from click.testing import CliRunner
 
-from installer import artifacts
 from installer import bundle as bundles
+from installer import components
 from installer.cli import cli
 from installer.errors import EnvironmentProblem, UsageError
 from installer.inventory.validate import validate
@@ -25,14 +25,14 @@ def built_bundle(tmp_path, monkeypatch):
     with an empty directory standing in for its files."""
     directory = tmp_path / "bundle"
     directory.mkdir()
-    components = {c: {"version": v, "sha256": f"{i:x}" * 64} for i, (c, v) in enumerate(
+    repository = {c: {"version": v, "sha256": f"{i:x}" * 64} for i, (c, v) in enumerate(
                   {"containerd": "1.6.20", "runc": "1.1.5", "cni-plugins": "1.1.1", "etcd": "3.4.23"}.items())}
-    kube = {artifacts.artifact(c, "1.20.2", "amd64").mirror_path: d * 64 for c, d in
+    kube = {components.artifact(c, "1.20.2", "amd64").mirror_path: d * 64 for c, d in
             (("kubeadm", "a"), ("kubelet", "b"), ("kubectl", "c"))}
     # its manifest, as the real one, lists images: the inventory has to pin it
     bundles.write_manifest(directory, kube, [{"name": "k8s.gcr.io/pause:3.2", "path": "images/pause.tar",
                                               "sha256": "d" * 64}])
-    monkeypatch.setattr(bundle.files_repo, "manifest", lambda: {"dir": "/nowhere", "components": components})
+    monkeypatch.setattr(bundle.files_repo, "manifest", lambda: {"dir": "/nowhere", "components": repository})
     monkeypatch.setattr(nodes.bundle, "ensure", lambda report=None: {"dir": str(directory), "files": kube})
     return directory
 
