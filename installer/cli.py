@@ -181,7 +181,7 @@ def up(ctx, inventory, stages, skip_stages, limit, exclude, resume, check_idempo
     options = engine.UpOptions(stages=engine.parse_stages(stages), skip_stages=engine.parse_stages(skip_stages) or [],
                                limit=limit, resume=resume, check_idempotent=check_idempotent,
                                exclude=[h.strip() for h in (exclude or "").split(",") if h.strip()],
-                               command=" ".join(["kinstall", *sys.argv[1:]]) or "kinstall up")
+                               command=_command_line("up"))
     if playbook_dir:
         options.playbook_dir = Path(playbook_dir)
     _up(ctx, inventory, options, yes, output)
@@ -249,8 +249,9 @@ def _up(ctx, inventory: str, options, yes: bool, output: str, overrides: dict | 
         # The verify stage ran on the hosts: the API checks complete it, as `kinstall verify` does;
         # a failed check is the verify's exit code (9), not a failed task's.
         from installer.verify import results as verdicts
+        from installer.verify import run as verification
 
-        found = _verdicts(result.cluster, record, settle=180)
+        found = verification.of_run(result.cluster, record, settle=180)
         if output == "json":
             click.echo(json.dumps({"type": "verify", **json.loads(verdicts.as_json(found))}))
         else:
@@ -285,7 +286,7 @@ def upgrade(ctx, inventory, version, stages, resume, yes, output):
     if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", version):
         raise UsageError(f"--to {version}: give a Kubernetes release as X.Y.Z, such as 1.36.4")
     options = engine.UpOptions(stages=engine.parse_stages(stages), resume=resume,
-                               command=" ".join(["kinstall", *sys.argv[1:]]) or "kinstall upgrade")
+                               command=_command_line("upgrade"))
     _up(ctx, inventory, options, yes, output, {"kube_version": version})
 
 
@@ -360,7 +361,7 @@ def _run_operation(ctx, inventory: str, name: str, variables: dict, question: st
         if not click.confirm(question, default=False):
             raise KinstallError("stopped before contacting any host", ExitCode.INTERRUPTED)
     options = engine.UpOptions(operation=name, operation_vars=variables, limit=limit,
-                               command=" ".join(["kinstall", *sys.argv[1:]]) or f"kinstall {name}")
+                               command=_command_line(name))
     emit = (progress.LiveLine if sys.stdout.isatty() else progress.PlainLines)(click.echo)
     record = engine.up(result.cluster, options, emit)
     click.echo(report.render(record))
@@ -413,126 +414,37 @@ def verify(ctx, inventory, kubeconfig, output_format, junit, cert_days, image, s
     policy). The plugin's own health (Calico's BGP sessions and Tungsten Fabric's contrail-status
     on each host, Romana's host and block lists). Each check passes, fails (what was expected, what was seen, diagnostics) or
     is skipped with the reason. Exit 9 when a check failed."""
-    from installer.verify import api as api_checks
+    from installer.runner import progress
     from installer.verify import results as verdicts
+    from installer.verify import run as verification
 
     if bool(inventory) == bool(kubeconfig):
         raise UsageError("give INVENTORY (every check, over SSH and the API) or --kubeconfig FILE (no SSH)")
     if inventory:
-        cluster = _valid_cluster(inventory)
-        settings = cluster.settings
-        found, exit_code, kubeconfig = _verify_hosts(cluster, cert_days, output_format)
-        isolation, plugin = cluster.plugin.tenant_isolation, cluster.plugin.name
-        found += _plugin_checks(kubeconfig, found, plugin, cluster)
+        quiet = output_format == "json" or not sys.stdout.isatty()
+        found, exit_code = verification.of_cluster(_valid_cluster(inventory), _command_line("verify"), cert_days, image,
+                                                   skip_function,
+                                                   (lambda _: None) if quiet else progress.LiveLine(click.echo))
     else:
-        from installer.inventory.schema import default
-
-        settings = {name: default(name) for name in ("verify_image", "cluster_name", "verify_external_name")}
-        isolation, plugin = "unknown", None
-        found = [verdicts.Result("infrastructure", "host checks", "cluster", verdicts.SKIP,
-                                 reason="no inventory: the hosts are not reached over SSH with --kubeconfig")]
-        found += api_checks.run(Path(kubeconfig))
-        exit_code = 0
-    if skip_function:
-        found.append(verdicts.Result("function", "function checks", "cluster", verdicts.SKIP, reason="--skip-function"))
-    elif exit_code != ExitCode.INTERRUPTED:
-        found += _function_checks(Path(kubeconfig), found, image or settings["verify_image"],
-                                  settings.get("dns_domain") or settings["cluster_name"],
-                                  settings["verify_external_name"], isolation, plugin)
+        found, exit_code = verification.of_kubeconfig(Path(kubeconfig), image, skip_function)
     if junit:
         Path(junit).write_bytes(verdicts.as_junit(found))
     click.echo(verdicts.as_json(found) if output_format == "json" else verdicts.render(found))
-    if exit_code in (0, ExitCode.VERIFY_FAILED):
-        exit_code = ExitCode.VERIFY_FAILED if verdicts.failed(found) else 0
     ctx.exit(exit_code)
+
+
+def _command_line(command: str) -> str:
+    """The command as the user typed it, for the run record: kinstall's own arguments when run as
+    kinstall, else (under a test runner, say) just the command's name."""
+    if Path(sys.argv[0]).name == "kinstall" and sys.argv[1:]:
+        return " ".join(["kinstall", *sys.argv[1:]])
+    return f"kinstall {command}"
 
 
 def _valid_cluster(inventory: str):
     from installer.inventory.validate import require_valid
 
     return require_valid(inventory).cluster
-
-
-def _api_unanswered(found: list) -> str | None:
-    """Why the checks through the API cannot run (its first check skipped or unanswered), or None."""
-    from installer.verify import results as verdicts
-
-    first = next((r for r in found if r.group == "api"), None)
-    if first is not None and first.status == verdicts.SKIP:
-        return first.reason
-    if first is None or first.expected == "the API server answers":
-        return "the API server did not answer"
-    return None
-
-
-def _plugin_checks(kubeconfig: Path, found: list, plugin: str, cluster) -> list:
-    """The network plugin's checks asked through the API (Romana's), when the API server answered."""
-    from installer.inventory.model import CLUSTER
-    from installer.verify import api as api_checks
-    from installer.verify import plugin as plugin_checks
-
-    if _api_unanswered(found):
-        return []
-    return plugin_checks.run(api_checks.connect(kubeconfig), plugin, cluster.groups.get(CLUSTER, []))
-
-
-def _function_checks(kubeconfig: Path, found: list, image: str, dns_domain: str, external_name: str,
-                     isolation: str | None, plugin: str | None) -> list:
-    """The function checks, when the API server answered the API checks."""
-    from installer.verify import api as api_checks
-    from installer.verify import function
-    from installer.verify import results as verdicts
-
-    reason = _api_unanswered(found)
-    if reason:
-        return [verdicts.Result("function", "function checks", "cluster", verdicts.SKIP, reason=reason)]
-    timer = verdicts.Timer()
-    try:
-        return function.run(api_checks.connect(kubeconfig), image, dns_domain, external_name, isolation, plugin)
-    except api_checks.unanswered() as error:
-        return [verdicts.Result("function", "function checks", "cluster", verdicts.FAIL, timer.seconds,
-                                api_checks.error_text(error), "the API server answers the checks' requests")]
-
-
-def _verdicts(cluster, record, settle: float = 0) -> list:
-    """The checks of a run's verify stage on the hosts (its record's verify-hosts.json), then the
-    API checks with the admin kubeconfig kinstall fetched for the cluster."""
-    from installer.inventory.model import CLUSTER, ETCD
-    from installer.verify import api as api_checks
-    from installer.verify import hosts as host_checks
-
-    members = set(cluster.groups.get(CLUSTER, [])) | set(cluster.groups.get(ETCD, []))
-    ran_on = [host for host in cluster.hosts if host in members]
-    # A host the run never reached for any task nor failed on was not part of it (--exclude, --limit).
-    touched = {t.host for t in record.tasks} | {f.host for f in record.failures}
-    left_out = [host for host in ran_on if host not in touched]
-    found = host_checks.read(Path(record.directory) / "verify-hosts.json", ran_on, cluster.groups.get(ETCD, []),
-                             left_out)
-    return found + api_checks.run(_kubeconfig(record), cluster.release.version, cluster.groups.get(CLUSTER, []),
-                                  settle)
-
-
-def _kubeconfig(record) -> Path:
-    from installer.runner.report import kubeconfig_path
-
-    return kubeconfig_path(record)
-
-
-def _verify_hosts(cluster, cert_days: int | None, output_format: str):
-    """The verify stage on the inventory's hosts (recorded, locked), then the API checks with the
-    admin kubeconfig kinstall fetched: (results, the run's exit code, that kubeconfig)."""
-    from installer.runner import engine, progress, records
-
-    options = engine.UpOptions(stages=["verify"], command=" ".join(["kinstall", *sys.argv[1:]]) or "kinstall verify",
-                               operation_vars={} if cert_days is None else {"verify_cert_days": cert_days},
-                               mode="verify")
-    quiet = output_format == "json" or not sys.stdout.isatty()
-    record = engine.up(cluster, options, (lambda _: None) if quiet else progress.LiveLine(click.echo))
-    found = _verdicts(cluster, record)
-    if record.status == records.INTERRUPTED:
-        return found, ExitCode.INTERRUPTED, _kubeconfig(record)
-    return found, (ExitCode.UNREACHABLE if record.status == records.UNREACHABLE else ExitCode.VERIFY_FAILED
-                   if record.exit_code else 0), _kubeconfig(record)
 
 
 @cli.command()
@@ -545,46 +457,17 @@ def status(ctx, inventory, output_format, watch):
     """One screen on INVENTORY's cluster: its nodes (roles, version, Ready, CPU and memory from the
     metrics API), its etcd members (health, leader, version, database size, asked over SSH) and
     the last run of `up` or a lifecycle operation. Reads only."""
+    from installer import status as cluster_status
+
     cluster = _valid_cluster(inventory)
     while True:
-        shown = _status(cluster, output_format)
+        shown = cluster_status.show(cluster, output_format, _command_line("status"))
         if not watch:
             break
         click.clear()
         click.echo(f"{time.strftime('%H:%M:%S')}  every {watch} s (Ctrl-C to stop)\n{shown}")
         time.sleep(watch)
     click.echo(shown)
-
-
-def _status(cluster, output_format: str) -> str:
-    from installer import status as cluster_status
-    from installer.inventory.model import ETCD
-    from installer.runner import engine, records
-    from installer.verify import api as api_checks
-
-    options = engine.UpOptions(stages=["verify"], command=" ".join(["kinstall", *sys.argv[1:]]) or "kinstall status",
-                               limit=ETCD, operation_vars={"verify_checks_only": ["etcd"]}, mode="status")
-    record = engine.up(cluster, options)
-    path = Path(record.directory) / "verify-hosts.json"
-    etcd = cluster_status.etcd_members(json.loads(path.read_text()) if path.is_file() else {},
-                                       cluster.groups.get(ETCD, []))
-    kubeconfig = _kubeconfig(record)
-    node_rows, note = [], "nodes: no admin kubeconfig (the control-plane stage has not run on this cluster)"
-    if kubeconfig.is_file():
-        try:
-            node_rows, note = cluster_status.nodes(api_checks.connect(kubeconfig))
-        except api_checks.unanswered() as error:
-            note = f"nodes: the API server did not answer ({api_checks.error_text(error)})"
-    history = records.for_cluster(Path(record.directory).parents[1])
-    for earlier in history:  # each refresh is a run of its own: keep the latest status's record only
-        if earlier.inputs.get("mode") == "status" and earlier.id != record.id and earlier.directory:
-            shutil.rmtree(earlier.directory, ignore_errors=True)
-    last = next((r for r in reversed(history) if r.inputs.get("mode") in ("up", "operation")), None)
-    if output_format == "json":
-        return json.dumps({"cluster": cluster.name, "nodes": node_rows, "note": note, "etcd": etcd,
-                           "last_run": None if last is None else {"id": last.id, "command": last.command,
-                                                                  "status": last.status, "duration": last.duration}})
-    return cluster_status.render(cluster.name, node_rows, note, etcd, last)
 
 
 @cli.command("remove-node")

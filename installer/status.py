@@ -5,6 +5,9 @@ last run of `up` or of a lifecycle operation."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from installer.verify.api import TIMEOUT
 
 
@@ -80,3 +83,34 @@ def render(cluster: str, node_rows: list[dict], note: str, etcd_rows: list[dict]
             if last.failures else ""
         lines.append(f"last run: {last.id} `{last.command}`: {last.status} in {last.duration:.0f} s{failed}")
     return "\n".join(lines)
+
+
+def show(cluster, output_format: str, command: str) -> str:
+    """The screen (or its JSON): etcd's members asked over SSH (a verify run of the etcd check on
+    the etcd hosts, recorded; only the latest such record is kept), the nodes through the API."""
+    from installer.inventory.model import ETCD
+    from installer.runner import engine, records
+    from installer.verify import api as api_checks
+    from installer.verify.run import kubeconfig_of
+
+    options = engine.UpOptions(stages=["verify"], command=command, limit=ETCD,
+                               operation_vars={"verify_checks_only": ["etcd"]}, mode="status")
+    record = engine.up(cluster, options)
+    path = Path(record.directory) / "verify-hosts.json"
+    etcd = etcd_members(json.loads(path.read_text()) if path.is_file() else {}, cluster.groups.get(ETCD, []))
+    kubeconfig = kubeconfig_of(record)
+    node_rows: list[dict] = []
+    note = "nodes: no admin kubeconfig (the control-plane stage has not run on this cluster)"
+    if kubeconfig.is_file():
+        try:
+            node_rows, note = nodes(api_checks.connect(kubeconfig))
+        except api_checks.unanswered() as error:
+            note = f"nodes: the API server did not answer ({api_checks.error_text(error)})"
+    history = records.for_cluster(Path(record.directory).parents[1])
+    records.keep_only_the_latest(history, record, mode="status")
+    last = next((r for r in reversed(history) if r.inputs.get("mode") in ("up", "operation")), None)
+    if output_format == "json":
+        return json.dumps({"cluster": cluster.name, "nodes": node_rows, "note": note, "etcd": etcd,
+                           "last_run": None if last is None else {"id": last.id, "command": last.command,
+                                                                  "status": last.status, "duration": last.duration}})
+    return render(cluster.name, node_rows, note, etcd, last)

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -139,6 +140,14 @@ def for_cluster(cluster_directory: Path) -> list[RunRecord]:
                 LOG.warning("kinstall: skipped the unreadable run record %s (%s)", directory / "record.json",
                             type(error).__name__)
     return sorted(found, key=lambda r: r.started)  # two runs of one second: their ids do not tell
+
+
+def keep_only_the_latest(history: list[RunRecord], latest: RunRecord, mode: str) -> None:
+    """Remove the records of earlier runs of one mode (each status refresh is a run of its own:
+    only the latest is worth keeping)."""
+    for earlier in history:
+        if earlier.inputs.get("mode") == mode and earlier.id != latest.id and earlier.directory:
+            shutil.rmtree(earlier.directory, ignore_errors=True)
 
 
 def everywhere() -> list[RunRecord]:
