@@ -305,10 +305,7 @@ def runs_list(inventory, output_format):
     from installer.runner import records, report
 
     if inventory:
-        cluster = require_valid(inventory).cluster
-        from installer.inventory.model import find_inventory_file
-
-        found = records.for_cluster(state.cluster_dir(cluster.name, find_inventory_file(Path(inventory))))
+        found = records.for_cluster(state.of(require_valid(inventory).cluster))
     else:
         found = records.everywhere()
     if output_format == "json":
@@ -379,15 +376,13 @@ def reset(ctx, inventory, limit, yes):
     interactively. After a reset of every host, the cluster's admin kubeconfig is removed and
     the checks against the installed cluster (plugin, release) start afresh."""
     from installer import state
-    from installer.inventory.model import find_inventory_file
 
     what = f"the hosts matching {limit}" if limit else "every host of the cluster"
     cluster, record = _run_operation(ctx, inventory, "reset", {},
                                      f"Wipe Kubernetes, etcd and the container runtime, with all their data, from "
                                      f"{what}?", yes, limit)
     if record.exit_code == 0 and not limit:
-        directory = state.cluster_dir(cluster.name, find_inventory_file(Path(inventory)).resolve())
-        shutil.rmtree(directory / "kubeconfig", ignore_errors=True)
+        shutil.rmtree(state.of(cluster) / "kubeconfig", ignore_errors=True)
     ctx.exit(record.exit_code)
 
 
@@ -511,12 +506,10 @@ def certs_check(ctx, inventory, warn_days):
     """Every certificate on the cluster's hosts (kubeadm's, etcd's, kubelet's, those inside the
     kubeconfigs) with its subject and expiry, soonest first. Reads only."""
     from installer import certificates, state
-    from installer.inventory.model import find_inventory_file
 
     cluster, record = _run_operation(ctx, inventory, "certs-check", {}, None, True)
     if record.exit_code == 0:
-        directory = state.cluster_dir(cluster.name, find_inventory_file(Path(inventory)).resolve())
-        found = certificates.read(directory / "certificates.json")
+        found = certificates.read(state.of(cluster) / "certificates.json")
         click.echo(certificates.render(found, warn_days))
     ctx.exit(record.exit_code)
 
@@ -547,11 +540,10 @@ def etcd_snapshot(ctx, inventory):
     """Save a checked snapshot of etcd's data and fetch it to the controller
     (<cluster state>/etcd-snapshots/, mode 0600: it holds every Secret of the cluster)."""
     from installer import state
-    from installer.inventory.model import find_inventory_file
 
     cluster, record = _run_operation(ctx, inventory, "etcd-snapshot", {}, None, True)
     if record.exit_code == 0:
-        directory = state.cluster_dir(cluster.name, find_inventory_file(Path(inventory)).resolve()) / "etcd-snapshots"
+        directory = state.of(cluster) / "etcd-snapshots"
         newest = max(directory.glob("*.db"), key=lambda p: p.stat().st_mtime, default=None)
         if newest is not None:
             click.echo(f"snapshot: {newest}")

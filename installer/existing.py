@@ -5,19 +5,15 @@ checks the same on what the hosts report."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from installer import releases, state
 from installer.errors import InvalidInput
 from installer.inventory.cluster import Cluster
-from installer.inventory.model import find_inventory_file
 from installer.runner import records
 
 
 def _last_success(cluster: Cluster, stage: str, field: str) -> tuple[str, str] | None:
     """(the run's input `field`, run id) of the newest real run whose `stage` succeeded, if any."""
-    inventory_file = find_inventory_file(Path(cluster.inventory_file)).resolve()
-    directory = state.cluster_dir(cluster.name, inventory_file, create=False)
+    directory = state.of(cluster, create=False)
     if not directory.is_dir():
         return None
     for run in reversed(records.for_cluster(directory)):
@@ -39,8 +35,7 @@ def _full_reset(run) -> bool:
 def installed(cluster: Cluster) -> dict | None:
     """What the newest successful `up` (after the last full reset) installed, from its record:
     {run, kube_version, network_plugin, hosts}. None for a cluster kinstall has not installed."""
-    inventory_file = find_inventory_file(Path(cluster.inventory_file)).resolve()
-    directory = state.cluster_dir(cluster.name, inventory_file, create=False)
+    directory = state.of(cluster, create=False)
     if not directory.is_dir():
         return None
     hosts: set[str] = set()

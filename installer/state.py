@@ -9,11 +9,17 @@ import re
 from pathlib import Path
 
 from installer import paths
+from installer.inventory.model import find_inventory_file
 
 
 def cluster_id(cluster_name: str, inventory_file: str | Path) -> str:
     digest = hashlib.sha256(str(Path(inventory_file).resolve()).encode()).hexdigest()[:8]
     return f"{re.sub(r'[^a-z0-9.-]', '-', cluster_name.lower())}-{digest}"
+
+
+def of(cluster, create: bool = True) -> Path:
+    """A validated cluster's state directory: the one place every command finds it."""
+    return cluster_dir(cluster.name, find_inventory_file(Path(cluster.inventory_file)), create)
 
 
 def cluster_dir(cluster_name: str, inventory_file: str | Path, create: bool = True) -> Path:

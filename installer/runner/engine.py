@@ -231,7 +231,7 @@ class _Interrupt:
 
 def up(cluster: Cluster, options: UpOptions, listener=lambda progress: None) -> RunRecord:
     inventory_file = find_inventory_file(Path(cluster.inventory_file)).resolve()
-    directory = state.cluster_dir(cluster.name, inventory_file)
+    directory = state.of(cluster)
     with ClusterLock(directory, options.command) as lock, _Interrupt() as interrupt:
         history = records.for_cluster(directory)
         selected, resumed = _select(options, history)
