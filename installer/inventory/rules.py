@@ -403,19 +403,28 @@ def _bundle_pin(ctx: Context, directory: Path):
     from installer import bundle as bundles  # it imports artifacts, which imports the inventory
 
     pinned = ctx.value("download_bundle_sha256")
-    if not pinned and not (directory / bundles.MANIFEST).exists():
+    if not (directory / bundles.MANIFEST).is_file():
+        if pinned:  # a pin with no manifest to hold it to
+            yield ctx.at("download_bundle_sha256", f"download_bundle_sha256 is set, but {directory} has no "
+                         f"{bundles.MANIFEST}: point download_bundle_dir at the bundle `kinstall bundle` made",
+                         rule="download-source")
         return  # release files in the mirror layout only: kinstall's own sums verify them
+    found_sha = bundles.manifest_sha256(directory)
+    if pinned and found_sha != pinned:
+        yield ctx.at("download_bundle_sha256", f"{directory / bundles.MANIFEST} has sha256 {found_sha}, and the "
+                     f"inventory pins {pinned}: this is not the bundle the inventory trusts. Point "
+                     "download_bundle_dir at that bundle, or pin this one after checking it", rule="download-source")
+        return
     try:
-        manifest = bundles.read_manifest(directory, pinned)
+        manifest = bundles.read_manifest(directory)
     except KinstallError as error:
-        yield ctx.at("download_bundle_sha256" if pinned and "pins" in str(error) else "download_bundle_dir",
-                     str(error), rule="download-source")
+        yield ctx.at("download_bundle_dir", str(error), rule="download-source")
         return
     if manifest["images"] and not pinned:
         yield ctx.at("download_bundle_dir", f"the bundle in {directory} brings {len(manifest['images'])} container "
                      "image(s) whose sha256 only its own manifest gives, so kinstall will not install it unpinned: "
                      "set download_bundle_sha256 to the manifest's sha256 as `kinstall bundle` printed it when it made "
-                     f"the bundle (this manifest's is {bundles.manifest_sha256(directory)}; `kinstall bundle --check` "
+                     f"the bundle (this manifest's is {found_sha}; `kinstall bundle --check` "
                      "prints it too)", rule="download-source")
 
 

@@ -170,3 +170,11 @@ def test_a_bundles_images_are_installed_only_from_the_manifest_the_inventory_pin
     swapped = CliRunner().invoke(cli, ["up", str(pinned), "--yes"])
     assert swapped.exit_code == 1 and "this is not the bundle the inventory trusts" in swapped.output, swapped.output
     assert not (tmp_path / "home").exists() or not list((tmp_path / "home").rglob("record.json"))
+
+
+def test_a_pin_with_no_manifest_beside_it_is_refused_at_the_pin(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINSTALL_HOME", str(tmp_path / "home"))
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["validate", str(_inventory_using(tmp_path, tmp_path / "empty", "b" * 64))])
+    assert result.exit_code == 1 and "$.all.vars.download_bundle_sha256" in result.output, result.output
+    assert "has no kinstall-bundle.json" in result.output
