@@ -84,22 +84,30 @@ def ensure(report=lambda message: None) -> tuple[str, float]:
 
 
 @contextlib.contextmanager
-def build_lock(report=lambda message: None):
-    """An exclusive lock on the machine's node image builds (released by the kernel when the holder
-    dies, so a build killed with SIGKILL never blocks the next). Yields the locked file's
-    descriptor: debootstrap inherits it, so a debootstrap left running by a killed build keeps the
-    lock until it ends, and the next build never clears a directory it still writes to."""
-    paths.cache().mkdir(parents=True, exist_ok=True)
-    with open(paths.cache() / "node-image.lock", "a+") as handle:
+def exclusive(path: Path, waiting: str = "", report=lambda message: None):
+    """An exclusive flock on path for the block, released by the kernel when its holder dies (so a
+    kinstall killed with SIGKILL never blocks the next); says `waiting` when it must wait. Yields
+    the locked file's descriptor."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            report("another kinstall is building the node image; waiting for it to finish")
+            if waiting:
+                report(waiting)
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield handle.fileno()
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_lock(report=lambda message: None):
+    """One node image build at a time on a machine. debootstrap inherits the lock's descriptor, so a
+    debootstrap left running by a killed build keeps the lock until it ends, and the next build
+    never clears a directory it still writes to."""
+    return exclusive(paths.cache() / "node-image.lock",
+                     "another kinstall is building the node image; waiting for it to finish", report)
 
 
 def clean_stale_builds() -> None:

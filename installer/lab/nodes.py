@@ -4,8 +4,6 @@ SSH key, a known_hosts file (host key checking stays on) and an inventory kinsta
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import ipaddress
 import json
 import re
@@ -157,19 +155,6 @@ def _pick_subnet() -> str:
     raise LabError(f"no free /24 left in {SUBNETS} for a lab network; remove labs with `kinstall lab down`")
 
 
-@contextlib.contextmanager
-def _networks_lock():
-    """One lab at a time picks a subnet and creates its network (the kernel releases the lock if
-    the holder dies)."""
-    paths.labs().mkdir(parents=True, exist_ok=True)
-    with open(paths.labs() / ".networks.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _foreign(kind: str, name: str, lab: str) -> bool:
     if not podman.exists(kind, name):
         return False
@@ -247,7 +232,7 @@ def _new_lab(name: str, network: str, tag: str, undo: list) -> Lab:
     undo.append(lambda: shutil.rmtree(directory, ignore_errors=True))
     # Two labs coming up at once would pick the same free subnet: the choice and the network that
     # takes it happen under one lock.
-    with _networks_lock():
+    with image.exclusive(paths.labs() / ".networks.lock"):
         subnet = _pick_subnet()
         gateway = str(ipaddress.IPv4Network(subnet).network_address + 1)
         if not podman.exists("network", network):
