@@ -16,6 +16,7 @@ import click
 
 from installer import __version__, plugins
 from installer.errors import ExitCode, InvalidInput, KinstallError, UsageError
+from installer.runner.kinds import Kind
 
 FORMAT = click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
                       show_default=True, help="Output format.")
@@ -132,11 +133,11 @@ def plan(ctx, inventory, output_format, against_hosts, stages, limit, playbook_d
     if against_hosts:
         from installer.runner import engine, report
 
-        options = engine.UpOptions(stages=engine.parse_stages(stages), limit=limit, check_mode=True,
-                                   command=f"kinstall plan --against-hosts {inventory}")
+        options = engine.RunRequest(Kind.PREVIEW, stages=engine.parse_stages(stages), limit=limit,
+                                    command=f"kinstall plan --against-hosts {inventory}")
         if playbook_dir:
             options.playbook_dir = Path(playbook_dir)
-        drift = engine.up(result.cluster, options)
+        drift = engine.up(result.cluster, options, plan=made)
     if output_format == "json":
         body = made.as_dict()
         if drift is not None:
@@ -178,10 +179,11 @@ def up(ctx, inventory, stages, skip_stages, limit, exclude, resume, check_idempo
     Nothing is contacted when the inventory is invalid. Exit codes: see the README."""
     from installer.runner import engine
 
-    options = engine.UpOptions(stages=engine.parse_stages(stages), skip_stages=engine.parse_stages(skip_stages) or [],
-                               limit=limit, resume=resume, check_idempotent=check_idempotent,
-                               exclude=[h.strip() for h in (exclude or "").split(",") if h.strip()],
-                               command=_command_line("up"))
+    options = engine.RunRequest(Kind.UP, stages=engine.parse_stages(stages),
+                                skip_stages=engine.parse_stages(skip_stages) or [], limit=limit, resume=resume,
+                                check_idempotent=check_idempotent,
+                                exclude=[h.strip() for h in (exclude or "").split(",") if h.strip()],
+                                command=_command_line("up"))
     if playbook_dir:
         options.playbook_dir = Path(playbook_dir)
     _up(ctx, inventory, options, yes, output)
@@ -232,7 +234,7 @@ def _up(ctx, inventory: str, options, yes: bool, output: str, overrides: dict | 
         if not yes and sys.stdin.isatty():
             if not click.confirm("Run these stages on the hosts?", default=False):
                 raise KinstallError("stopped before contacting any host", ExitCode.INTERRUPTED)
-    record = engine.up(result.cluster, options, emit)
+    record = engine.up(result.cluster, options, emit, plan=made)
     if output == "json":
         from dataclasses import asdict
 
@@ -242,7 +244,7 @@ def _up(ctx, inventory: str, options, yes: bool, output: str, overrides: dict | 
     # (the record's verify-hosts.json: kinstall's own verify role ran, not a --playbook-dir stand-in)
     verify_ran = any(s.name == "verify" and s.status == "successful" for s in record.stages) and \
         (Path(record.directory) / "verify-hosts.json").is_file()
-    only_verify_failed = bool(record.failures) and all(f.stage.removeprefix("check-") == "verify" and not f.unreachable
+    only_verify_failed = bool(record.failures) and all(f.stage == "verify" and not f.unreachable
                                                        for f in record.failures) and \
         (Path(record.directory) / "verify-hosts.json").is_file()
     if (record.exit_code == 0 and verify_ran) or only_verify_failed:
@@ -285,8 +287,8 @@ def upgrade(ctx, inventory, version, stages, resume, yes, output):
     version = version.removeprefix("v")
     if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", version):
         raise UsageError(f"--to {version}: give a Kubernetes release as X.Y.Z, such as 1.36.4")
-    options = engine.UpOptions(stages=engine.parse_stages(stages), resume=resume,
-                               command=_command_line("upgrade"))
+    options = engine.RunRequest(Kind.UPGRADE, stages=engine.parse_stages(stages), resume=resume,
+                                command=_command_line("upgrade"))
     _up(ctx, inventory, options, yes, output, {"kube_version": version})
 
 
@@ -357,8 +359,8 @@ def _run_operation(ctx, inventory: str, name: str, variables: dict, question: st
                                 ExitCode.USAGE)
         if not click.confirm(question, default=False):
             raise KinstallError("stopped before contacting any host", ExitCode.INTERRUPTED)
-    options = engine.UpOptions(operation=name, operation_vars=variables, limit=limit,
-                               command=_command_line(name))
+    options = engine.RunRequest(Kind.OPERATION, operation=name, operation_vars=variables, limit=limit,
+                                command=_command_line(name))
     emit = (progress.LiveLine if sys.stdout.isatty() else progress.PlainLines)(click.echo)
     record = engine.up(result.cluster, options, emit)
     click.echo(report.render(record))

@@ -9,6 +9,7 @@ from installer import releases, state
 from installer.errors import InvalidInput
 from installer.inventory.cluster import Cluster
 from installer.runner import records
+from installer.runner.kinds import Kind
 
 
 def _last_success(cluster: Cluster, stage: str, field: str) -> tuple[str, str] | None:
@@ -19,16 +20,16 @@ def _last_success(cluster: Cluster, stage: str, field: str) -> tuple[str, str] |
     for run in reversed(records.for_cluster(directory)):
         if _full_reset(run):
             return None  # what was installed before it is gone
-        if run.inputs.get("mode") != "up":
+        if not Kind.of(run).installs:
             continue
-        if any(s.name.removeprefix("check-") == stage and s.status == records.SUCCESSFUL for s in run.stages):
+        if any(s.name == stage and s.status == records.SUCCESSFUL for s in run.stages):
             value = run.inputs.get(field)
             return (value, run.id) if value else None
     return None
 
 
 def _full_reset(run) -> bool:
-    return (run.inputs.get("mode") == "operation" and run.inputs.get("stages") == ["reset"]
+    return (Kind.of(run) is Kind.OPERATION and run.inputs.get("stages") == ["reset"]
             and not run.inputs.get("limit") and run.status == records.SUCCESSFUL)
 
 
@@ -43,7 +44,7 @@ def installed(cluster: Cluster) -> dict | None:
     for run in reversed(records.for_cluster(directory)):
         if _full_reset(run):
             break
-        if run.inputs.get("mode") != "up" or run.status != records.SUCCESSFUL:
+        if not Kind.of(run).installs or run.status != records.SUCCESSFUL:
             continue
         hosts |= {task.host for task in run.tasks if task.host and task.host != "localhost"}
         found = found or {"run": run.id, "kube_version": run.inputs.get("kube_version"),

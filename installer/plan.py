@@ -7,15 +7,16 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from installer import stages
 from installer.inventory.cluster import Cluster
-from installer.inventory.model import CLUSTER, CONTROL_PLANE, ETCD, NODES
-from installer.stages import STAGES
+from installer.inventory.model import CLUSTER, CONTROL_PLANE, ETCD
 
 
 @dataclass
 class StagePlan:
     name: str
     summary: str
+    pattern: str  # the stage's Ansible host pattern (stages.Stage.hosts)
     hosts: list[str]
     batches: list[list[str]]  # hosts run together; batches run one after another
     skipped: str = ""  # why the stage has nothing to do
@@ -55,41 +56,32 @@ def batches(hosts: list[str], size: int) -> list[list[str]]:
     return [hosts[i:i + size] for i in range(0, len(hosts), size)]
 
 
-def _stage_hosts(cluster: Cluster) -> dict[str, tuple[list[str], list[list[str]], str]]:
-    g = cluster.groups
-    control = g[CONTROL_PLANE]
-    workers = [h for h in g[NODES] if h not in control]
-    plugin_hosts = [h for group in cluster.plugin.groups for h in g.get(group, [])]
-    everyone = [h for h in cluster.hosts]
-    k8s = [h for h in everyone if h in set(g[CLUSTER]) | set(plugin_hosts)]
-    local_proxy = cluster.settings["loadbalancer_apiserver_localhost"] and not cluster.settings.get(
-        "loadbalancer_apiserver")
-    if cluster.settings.get("loadbalancer_apiserver"):
-        lb_skip = "an external load balancer (loadbalancer_apiserver) serves the API"
-    elif not local_proxy:
-        lb_skip = "loadbalancer_apiserver_localhost is false"
-    else:
-        lb_skip = "every node is a control plane"
-    lb_hosts = workers if local_proxy else []
-    first, rest = control[:1], control[1:]
-    size = batch_size(cluster.settings["upgrade_batch"], len(workers))
-    return {
-        "preflight": (everyone, [everyone], ""),
-        "os": (everyone, [everyone], ""),
-        "download": (everyone, [everyone], ""),
-        "runtime": (k8s, [k8s], ""),
-        # etcd members start together: a new cluster needs its initial members up at once.
-        "etcd": (g[ETCD], [g[ETCD]], ""),
-        "loadbalancer": (lb_hosts, [lb_hosts], lb_skip),
-        # Every Kubernetes host is read; those on an older release move in the version-skew order.
-        "upgrade": (control + workers, [first] + [[h] for h in rest] + batches(workers, size), ""),
-        # kubeadm init on the first, then control plane joins one at a time (etcd and certificates).
-        "control-plane": (control, [first] + [[h] for h in rest], ""),
-        "nodes": (workers, [workers], "there are no workers: the control plane runs the pods"),
-        "network": (k8s, [k8s], ""),
-        "addons": (first, [first], ""),
-        "verify": (everyone, [everyone], ""),
-    }
+def stage_groups(cluster: Cluster) -> dict[str, list[str]]:
+    """The groups the stages' host patterns name, as Ansible sees them in a kinstall run: the
+    inventory's (normalised) and the network plugin's hosts (stages.PLUGIN_HOSTS)."""
+    plugin_hosts = {h for group in cluster.plugin.groups for h in cluster.groups.get(group, [])}
+    return {**cluster.groups, stages.PLUGIN_HOSTS: [h for h in cluster.hosts if h in plugin_hosts]}
+
+
+def _batches(stage: stages.Stage, hosts: list[str], cluster: Cluster) -> list[list[str]]:
+    if stage.batching == stages.FIRST_THEN_ONE_AT_A_TIME:
+        return [[h] for h in hosts]
+    if stage.batching == stages.VERSION_SKEW:
+        control = [h for h in cluster.groups[CONTROL_PLANE] if h in hosts]
+        workers = [h for h in hosts if h not in control and h in cluster.groups[CLUSTER]]
+        snapshot = [h for h in hosts if h not in control and h not in workers]  # etcd[0], not a node
+        size = batch_size(cluster.settings["upgrade_batch"], len(workers))
+        return [b for b in [snapshot, *([h] for h in control), *batches(workers, size)] if b]
+    return [hosts]
+
+
+def stage_plan(stage: stages.Stage, cluster: Cluster) -> StagePlan:
+    """One stage for this cluster: its definition's host pattern evaluated on the inventory's groups."""
+    hosts = stages.select(stage.hosts, stage_groups(cluster), list(cluster.hosts))
+    off = stage.off(cluster) if stage.off else ""
+    if off or not hosts:
+        return StagePlan(stage.name, stage.summary, stage.hosts, [], [], off or stage.no_hosts)
+    return StagePlan(stage.name, stage.summary, stage.hosts, hosts, _batches(stage, hosts, cluster))
 
 
 def make(cluster: Cluster, installed: dict | None = None) -> Plan:
@@ -107,14 +99,9 @@ def make(cluster: Cluster, installed: dict | None = None) -> Plan:
         groups={name: hosts for name, hosts in g.items() if hosts},
         kubespray_differences=[d.text() for d in cluster.kubespray_differences],
     )
-    table = _stage_hosts(cluster)
-    for stage in STAGES:
-        hosts, stage_batches, reason = table[stage.name]
-        plan.stages.append(StagePlan(stage.name, stage.summary, list(hosts),
-                                     [b for b in stage_batches if b] if hosts else [],
-                                     "" if hosts else reason))
+    plan.stages = [stage_plan(stage, cluster) for stage in stages.STAGES]
     control = g[CONTROL_PLANE]
-    workers = [h for h in g[NODES] if h not in control]
+    workers = [h for h in g[CLUSTER] if h not in control]
     size = batch_size(cluster.settings["upgrade_batch"], len(workers))
     plan.upgrade_batches = {
         "etcd": [[h] for h in g[ETCD]],

@@ -1,15 +1,48 @@
-"""The stages of `kinstall up`, in order. Their names are used across the project: the plan, the
-playbooks (playbooks/<name>.yml), --stages and the run records."""
+"""The stages of `kinstall up`, in order, each defined once: its name (the playbook
+playbooks/<name>.yml, --stages, the run records), what it does, the hosts it runs on as an Ansible
+host pattern (the union of its playbook's plays: a test holds the playbooks to it), how the plan
+shows it batched, and when it has nothing to do. `plan.make` evaluates these for a cluster; the
+runner runs that plan."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from installer.inventory.cluster import Cluster
+
+# The hosts of the network plugin's own groups (calico_rr, contrail_controller: the registry's
+# Plugin.groups), a group kinstall declares for Ansible beside the inventory's (Cluster.ansible_overlay).
+PLUGIN_HOSTS = "kinstall_plugin_hosts"
+EVERY_HOST = f"k8s_cluster:etcd:{PLUGIN_HOSTS}"
+
+# How the plan shows a stage's hosts batched (the playbooks' plays do the batching):
+TOGETHER = "together"  # every host at once
+FIRST_THEN_ONE_AT_A_TIME = "first-then-one-at-a-time"  # the first host, then the others one by one
+VERSION_SKEW = "version-skew"  # the etcd snapshot, first control plane, other control planes, worker batches
+
+
+def _loadbalancer_off(cluster: Cluster) -> str:
+    if cluster.settings.get("loadbalancer_apiserver"):
+        return "an external load balancer (loadbalancer_apiserver) serves the API"
+    if not cluster.settings["loadbalancer_apiserver_localhost"]:
+        return "loadbalancer_apiserver_localhost is false"
+    return ""
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
     summary: str
+    hosts: str = EVERY_HOST
+    batching: str = TOGETHER
+    # Why the stage has nothing to do although its pattern matches hosts ("" when it runs) ...
+    off: Callable[[Cluster], str] | None = None
+    # ... and why, when its pattern matches no host.
+    no_hosts: str = "no host of the inventory is in its groups"
 
     @property
     def playbook(self) -> str:
@@ -20,17 +53,28 @@ STAGES = (
     Stage("preflight", "check every host before changing any"),
     Stage("os", "packages, kernel settings, swap, /etc/hosts, time sync"),
     Stage("download", "fetch binaries and images once, verify checksums, distribute"),
-    Stage("runtime", "containerd, runc, CNI plugins, crictl"),
-    Stage("etcd", "the etcd cluster over TLS"),
-    Stage("loadbalancer", "the local proxy to the API servers on non-control-plane nodes"),
+    Stage("runtime", "containerd, runc, CNI plugins, crictl", hosts=f"k8s_cluster:{PLUGIN_HOSTS}"),
+    # etcd members start together: a new cluster needs its initial members up at once.
+    Stage("etcd", "the etcd cluster over TLS", hosts="etcd"),
+    Stage("loadbalancer", "the local proxy to the API servers on non-control-plane nodes",
+          hosts="k8s_cluster:!kube_control_plane", off=_loadbalancer_off, no_hosts="every node is a control plane"),
     # Before control-plane and nodes: a host whose kubelet is older than kube_version is moved to it
     # here, in the version-skew policy's order, before any stage could put a newer kubelet beside
-    # an older API server. Hosts that run kube_version already, or no Kubernetes yet, are only read.
-    Stage("upgrade", "move hosts that run an older Kubernetes to kube_version, in a safe order"),
-    Stage("control-plane", "kubeadm init on the first control plane, join the others"),
-    Stage("nodes", "kubelet on the workers, kubeadm join"),
-    Stage("network", "the network plugin"),
-    Stage("addons", "DNS, storage classes, metrics-server, tenants"),
+    # an older API server. Hosts that run kube_version already, or no Kubernetes yet, are only read;
+    # the first etcd member takes a snapshot when any host moves.
+    Stage("upgrade", "move hosts that run an older Kubernetes to kube_version, in a safe order",
+          hosts="k8s_cluster:etcd[0]", batching=VERSION_SKEW),
+    # kubeadm init on the first, then control plane joins one at a time (etcd and certificates).
+    Stage("control-plane", "kubeadm init on the first control plane, join the others", hosts="kube_control_plane",
+          batching=FIRST_THEN_ONE_AT_A_TIME),
+    # Every Kubernetes host that is not a control plane joins as a node: kube_node's, and Kubespray's
+    # calico_rr hosts (route reflectors are nodes that calico-node runs on).
+    Stage("nodes", "kubelet on the workers, kubeadm join", hosts="k8s_cluster:!kube_control_plane",
+          no_hosts="there are no workers: the control plane runs the pods"),
+    Stage("network", "the network plugin", hosts=f"k8s_cluster:{PLUGIN_HOSTS}"),
+    # The manifests go through the first control plane's kubectl; local volumes' directories are
+    # made on every node.
+    Stage("addons", "DNS, storage classes, metrics-server, tenants", hosts="k8s_cluster"),
     Stage("verify", "prove the cluster works"),
 )
 NAMES = tuple(stage.name for stage in STAGES)
@@ -38,14 +82,54 @@ NAMES = tuple(stage.name for stage in STAGES)
 # Lifecycle operations: playbooks run on their own by their commands (`kinstall etcd snapshot`, ...),
 # with the same records, lock and progress as the stages.
 OPERATIONS = (
-    Stage("etcd-snapshot", "save a snapshot of etcd's data and fetch it to the controller"),
-    Stage("etcd-restore", "restore every etcd member from a snapshot"),
+    Stage("etcd-snapshot", "save a snapshot of etcd's data and fetch it to the controller", hosts="etcd"),
+    Stage("etcd-restore", "restore every etcd member from a snapshot", hosts="etcd"),
     Stage("reset", "wipe Kubernetes, etcd and the container runtime from the hosts"),
-    Stage("remove-node", "drain a node, delete it from Kubernetes and etcd, reset its host"),
-    Stage("certs-check", "every certificate on the hosts with its expiry"),
-    Stage("certs-renew", "renew etcd's certificates near expiry and every kubeadm certificate"),
+    Stage("remove-node", "drain a node, delete it from Kubernetes and etcd, reset its host", hosts="localhost"),
+    Stage("certs-check", "every certificate on the hosts with its expiry", hosts="k8s_cluster:etcd"),
+    Stage("certs-renew", "renew etcd's certificates near expiry and every kubeadm certificate",
+          hosts="etcd:kube_control_plane"),
 )
 
 
 def by_name(name: str) -> Stage:
     return STAGES[NAMES.index(name)]
+
+
+def operation(name: str) -> Stage:
+    return next(op for op in OPERATIONS if op.name == name)
+
+
+_TERM = re.compile(r"(?P<op>[!&]?)(?P<group>[A-Za-z0-9_.-]+)(?:\[(?P<start>-?[0-9]*)(?::(?P<end>-?[0-9]*))?\])?\Z")
+
+
+def select(pattern: str, groups: dict[str, list[str]], hosts: list[str]) -> list[str]:
+    """The hosts an Ansible host pattern matches, in the order its terms and groups list them, as
+    Ansible evaluates it (`hosts`: the hosts that exist, for a term that names one): the
+    terms separated by ':' (or ','), plain ones added, then '&' ones intersected, then '!' ones
+    taken away; a term is a group or host name, with an optional [i] or [i:j] (both ends included,
+    as Ansible's). Only what the stage definitions use: no wildcards or regular expressions."""
+    terms = [t for t in re.split(r"[,:](?![0-9-]*\])", pattern) if t]
+    chosen: list[str] = []
+    kept: set[str] | None = None
+    removed: set[str] = set()
+    for term in terms:
+        match = _TERM.match(term)
+        if match is None:
+            raise ValueError(f"host pattern term {term!r} is not one kinstall evaluates")
+        name = match["group"]
+        members = list(groups.get(name, [name] if name in hosts else []))
+        if match["start"] is not None:
+            start = int(match["start"] or 0)
+            if match["end"] is None:
+                members = [members[start]] if -len(members) <= start < len(members) else []
+            else:
+                end = int(match["end"]) + 1 if match["end"] else len(members)
+                members = members[start:end]
+        if match["op"] == "&":
+            kept = set(members) if kept is None else kept & set(members)
+        elif match["op"] == "!":
+            removed |= set(members)
+        else:
+            chosen += members
+    return list(dict.fromkeys(h for h in chosen if (kept is None or h in kept) and h not in removed))

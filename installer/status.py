@@ -90,11 +90,12 @@ def show(cluster, output_format: str, command: str) -> str:
     the etcd hosts, recorded; only the latest such record is kept), the nodes through the API."""
     from installer.inventory.model import ETCD
     from installer.runner import engine, records
+    from installer.runner.kinds import Kind
     from installer.verify import api as api_checks
     from installer.verify.run import kubeconfig_of
 
-    options = engine.UpOptions(stages=["verify"], command=command, limit=ETCD,
-                               operation_vars={"verify_checks_only": ["etcd"]}, mode="status")
+    options = engine.RunRequest(Kind.STATUS, stages=["verify"], command=command, limit=ETCD,
+                                operation_vars={"verify_checks_only": ["etcd"]})
     record = engine.up(cluster, options)
     path = Path(record.directory) / "verify-hosts.json"
     etcd = etcd_members(json.loads(path.read_text()) if path.is_file() else {}, cluster.groups.get(ETCD, []))
@@ -107,8 +108,8 @@ def show(cluster, output_format: str, command: str) -> str:
         except api_checks.unanswered() as error:
             note = f"nodes: the API server did not answer ({api_checks.error_text(error)})"
     history = records.for_cluster(Path(record.directory).parents[1])
-    records.keep_only_the_latest(history, record, mode="status")
-    last = next((r for r in reversed(history) if r.inputs.get("mode") in ("up", "operation")), None)
+    records.keep_only_the_latest(history, record)
+    last = next((r for r in reversed(history) if Kind.of(r).changes_hosts), None)
     if output_format == "json":
         return json.dumps({"cluster": cluster.name, "nodes": node_rows, "note": note, "etcd": etcd,
                            "last_run": None if last is None else {"id": last.id, "command": last.command,

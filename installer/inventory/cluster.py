@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from installer import plugins, releases
 from installer.inventory.model import CLUSTER, CONTROL_PLANE, ETCD, NODES, Inventory
 from installer.plugins.base import NetworkPlugin
+from installer.stages import PLUGIN_HOSTS
 
 COMPONENT_SETTINGS = {"etcd": "etcd_version", "containerd": "containerd_version", "runc": "runc_version",
                       "cni-plugins": "cni_version", "crictl": "crictl_version"}
@@ -50,9 +51,9 @@ class Cluster:
 
 
 def _ordered(inventory: Inventory, group: str) -> list[str]:
-    """Group members in inventory order: the first control plane is the first one written."""
-    order = {name: i for i, name in enumerate(inventory.hosts)}
-    return sorted(inventory.members(group), key=order.__getitem__)
+    """Group members in Ansible's order: the first control plane is the first one Ansible's
+    `groups['kube_control_plane']` lists, the one the roles act through."""
+    return [h for h in inventory.ordered_members(group) if h in inventory.hosts]
 
 
 def _computed(values: dict, kubernetes_hosts: list[str]) -> dict:
@@ -76,6 +77,15 @@ def _computed(values: dict, kubernetes_hosts: list[str]) -> dict:
     return out
 
 
+def _with_plugin_hosts(overlay: dict, plugin: NetworkPlugin | None) -> dict:
+    """The overlay with stages.PLUGIN_HOSTS: the selected network plugin's groups as one group, which
+    the stages' host patterns name (a plugin with no groups of its own leaves it empty)."""
+    children = overlay.setdefault("all", {}).setdefault("children", {})
+    children[PLUGIN_HOSTS] = {"children": dict.fromkeys(plugin.groups)} if plugin and plugin.groups \
+        else {"hosts": {}}
+    return overlay
+
+
 def build(inventory: Inventory, settings: dict, file: str, kubespray_differences: list) -> Cluster:
     """kubespray_differences: where the cluster differs from Kubespray's, as validate's rules found them."""
     groups = {name: _ordered(inventory, name) for name in
@@ -90,7 +100,8 @@ def build(inventory: Inventory, settings: dict, file: str, kubespray_differences
         address = inventory.value(name, "ansible_host") or inventory.value(name, "ansible_ssh_host", name)
         hosts[name] = Node(name=name, address=str(address),
                            ip=inventory.value(name, "ip"), roles=roles)
+    plugin = plugins.get(values["kube_network_plugin"])
     return Cluster(inventory_file=file, name=values["cluster_name"], release=releases.get(values["kube_version"]),
-                   plugin=plugins.get(values["kube_network_plugin"]), settings=values, groups=groups, hosts=hosts,
-                   ansible_overlay=inventory.ansible_overlay(),
+                   plugin=plugin, settings=values, groups=groups, hosts=hosts,
+                   ansible_overlay=_with_plugin_hosts(inventory.ansible_overlay(), plugin),
                    kubespray_differences=kubespray_differences)

@@ -255,6 +255,20 @@ class Inventory:
             self._members[name] = found
         return self._members[name]
 
+    def ordered_members(self, name: str) -> list[str]:
+        """The group's hosts in Ansible's order (what `groups[name]` and `name[0]` mean in a play):
+        its own hosts as written, then its children's, level by level, each host once."""
+        found: dict[str, None] = {}
+        level, seen = [name], {name}
+        while level:
+            below: list[str] = []
+            for group in (self.groups[n] for n in level if n in self.groups):
+                found.update(dict.fromkeys(group.hosts))
+                below += [c for c in group.children if c not in seen and c not in below]
+            seen.update(below)
+            level = below
+        return list(found)
+
     def ancestors(self, host: Host) -> set[str]:
         seen: set[str] = set()
         todo = list(host.groups)

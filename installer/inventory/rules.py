@@ -311,8 +311,11 @@ def plugin_groups(ctx: Context):
                      "contrail_controller group (it asks for 32 GB of memory on each)", rule="plugin-groups")
     for group in sorted(plugins.all_groups() - set(plugin.groups)):
         if ctx.members(group):
-            yield ctx.at_group(group, f"the {group} group is used only by another network plugin and is ignored "
-                               f"with {plugin.name}", severity=WARNING, rule="plugin-groups")
+            nodes = set(ctx.members(group)) <= set(ctx.members(CLUSTER))
+            yield ctx.at_group(group, f"the {group} group is used only by another network plugin and means nothing "
+                               f"to {plugin.name}: " + ("its hosts join as nodes, since k8s_cluster holds them" if nodes
+                                                        else "kinstall leaves its hosts alone"),
+                               severity=WARNING, rule="plugin-groups")
 
 
 def tenant_isolation(ctx: Context):

@@ -19,12 +19,15 @@ import ansible_runner
 import yaml
 
 from installer import artifacts, components, images, paths, stages, state
+from installer import plan as planning
 from installer.errors import ExitCode, InvalidInput, UsageError
 from installer.inventory import schema
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import find_inventory_file
+from installer.plan import Plan, StagePlan
 from installer.runner import events, records
 from installer.runner.events import RunCollector, StageCollector
+from installer.runner.kinds import Kind
 from installer.runner.lock import ClusterLock
 from installer.runner.records import RunRecord, StageRecord
 
@@ -41,27 +44,30 @@ VERIFY_SETTLE = 60  # seconds for which up's verify stage tries a failing servic
 
 
 @dataclass
-class UpOptions:
+class RunRequest:
+    """One run of the engine: what kind it is (kinds.Kind) and what it runs on."""
+    kind: Kind = Kind.UP
     stages: list[str] | None = None  # None: every stage
     skip_stages: list[str] = field(default_factory=list)
     limit: str | None = None
     # Hosts left out of the run (an unreachable one, say): never contacted; see hosts_pattern().
     exclude: list[str] = field(default_factory=list)
     resume: bool = False
-    check_idempotent: bool = False
-    check_mode: bool = False  # the drift preview: --check --diff, nothing changes
+    check_idempotent: bool = False  # run the stages a second time; a change then is a failure
     playbook_dir: Path = PLAYBOOKS
     command: str = "kinstall up"
-    # A lifecycle operation (stages.OPERATIONS: playbooks/<name>.yml) run instead of the stages,
-    # with its own extra variables; recorded, locked and reported like a stage.
+    # Kind.OPERATION: the lifecycle operation (stages.OPERATIONS: playbooks/<name>.yml) run instead
+    # of the stages; recorded, locked and reported like a stage.
     operation: str | None = None
+    # Extra variables of this run's playbooks (an operation's, verify's).
     operation_vars: dict = field(default_factory=dict)
-    # What the run is for, in its record (default: up, check or operation): "verify" and "status"
-    # runs only read, and `kinstall status` shows the last run that was not one of them.
-    mode: str | None = None
+
+    def __post_init__(self):
+        if (self.kind is Kind.OPERATION) != (self.operation is not None):
+            raise ValueError("an operation run names its operation, and only an operation run does")
 
 
-def hosts_pattern(options: UpOptions) -> str | None:
+def hosts_pattern(options: RunRequest) -> str | None:
     """The Ansible host pattern of the run: --limit, less the --exclude hosts."""
     if not options.exclude:
         return options.limit
@@ -171,23 +177,25 @@ def plugin_facts(plugin, settings: dict | None = None) -> dict:
             "min_kernel": plugin.host_settings.get("min_kernel", "")}
 
 
-def _select(options: UpOptions, history: list[RunRecord]) -> tuple[list[str], str | None]:
-    """The stages to run, and the run being resumed (if any)."""
-    if options.operation:
-        return [options.operation], None
+def _select(options: RunRequest, history: list[RunRecord], plan: Plan,
+            cluster: Cluster) -> tuple[list[StagePlan], str | None]:
+    """The plan's stages this run runs, and the run being resumed (if any)."""
+    if options.kind is Kind.OPERATION:
+        return [planning.stage_plan(stages.operation(str(options.operation)), cluster)], None
     chosen = options.stages or list(stages.NAMES)
     chosen = [s for s in stages.NAMES if s in chosen and s not in options.skip_stages]
-    if not options.resume:
-        return chosen, None
-    previous = next((r for r in reversed(history) if r.inputs.get("mode") == "up"), None)
-    if previous is None:
-        raise UsageError("there is no earlier run of this cluster to resume; run `kinstall up` without --resume")
-    if previous.status == records.SUCCESSFUL:
-        raise UsageError(f"the last run ({previous.id}) succeeded; there is nothing to resume")
-    done = {s.name for s in previous.stages if s.status in (records.SUCCESSFUL, "skipped")}
-    selection = options.stages or previous.inputs.get("stages") or chosen
-    remaining = [s for s in stages.NAMES if s in selection and s not in done and s not in options.skip_stages]
-    return remaining, previous.id
+    resumed = None
+    if options.resume:
+        previous = next((r for r in reversed(history) if Kind.of(r).installs), None)
+        if previous is None:
+            raise UsageError("there is no earlier run of this cluster to resume; run `kinstall up` without --resume")
+        if previous.status == records.SUCCESSFUL:
+            raise UsageError(f"the last run ({previous.id}) succeeded; there is nothing to resume")
+        done = {s.name for s in previous.stages if s.status in (records.SUCCESSFUL, "skipped")}
+        selection = options.stages or previous.inputs.get("stages") or chosen
+        chosen = [s for s in stages.NAMES if s in selection and s not in done and s not in options.skip_stages]
+        resumed = previous.id
+    return [stage for stage in plan.stages if stage.name in chosen], resumed
 
 
 def _eta_from(history: list[RunRecord], selected: list[str]):
@@ -229,33 +237,38 @@ class _Interrupt:
             signal.signal(sig, handler)
 
 
-def up(cluster: Cluster, options: UpOptions, listener=lambda progress: None) -> RunRecord:
+def up(cluster: Cluster, options: RunRequest, listener=lambda progress: None, plan: Plan | None = None) -> RunRecord:
+    """Run `plan` (by default the plan of the cluster as it is): its stages that options select,
+    each on the hosts the plan gives it; a stage the plan skips is recorded as skipped, with why."""
+    plan = plan if plan is not None else planning.make(cluster)
     inventory_file = find_inventory_file(Path(cluster.inventory_file)).resolve()
     directory = state.of(cluster)
     with ClusterLock(directory, options.command) as lock, _Interrupt() as interrupt:
         history = records.for_cluster(directory)
-        selected, resumed = _select(options, history)
-        _refuse_unverifiable_files(cluster, options, selected)
-        mode = options.mode or ("check" if options.check_mode else ("operation" if options.operation else "up"))
+        selected, resumed = _select(options, history, plan, cluster)
+        names = [stage.name for stage in selected]
+        _refuse_unverifiable_files(cluster, options, names)
         record = records.create(directory, cluster.name, options.command, {
-            "mode": mode, "inventory": str(inventory_file), "inventory_sha256": inventory_digest(inventory_file),
+            "mode": str(options.kind), "inventory": str(inventory_file),
+            "inventory_sha256": inventory_digest(inventory_file),
             "kube_version": cluster.release.version, "network_plugin": cluster.plugin.name,
-            "components": cluster.components, "stages": selected, "limit": options.limit, "exclude": options.exclude,
+            "components": cluster.components, "stages": names, "limit": options.limit, "exclude": options.exclude,
             "resumed": resumed,
             "playbook_dir": str(options.playbook_dir), "lock_taken_over_from": lock.took_over})
         sources = [str(inventory_file)]
-        if cluster.ansible_overlay:
+        if cluster.ansible_overlay:  # always: it declares stages.PLUGIN_HOSTS
             overlay = Path(record.directory) / "groups.yml"
             overlay.write_text("# kinstall's reading of the inventory's groups, for Ansible (see the run record)\n"
                                + json.dumps(cluster.ansible_overlay, indent=2) + "\n")
             sources.append(str(overlay))
         try:
-            args = (cluster, options, record, selected, directory, interrupt, listener, history, sources)
-            status = _run_stages(*args, prefix="")
+            args = (cluster, options, record, selected, directory, interrupt, listener, history, sources,
+                    plan.upgrade_batches["worker_batch_size"])
+            status = _run_stages(*args, second_run=False)
             if status == records.SUCCESSFUL and options.check_idempotent:
                 # The gate: the same stages again; any change now is an idempotency bug.
-                status = _run_stages(*args, prefix="check-")
-                changed = [t for t in record.tasks if t.changed and t.stage.startswith("check-")]
+                status = _run_stages(*args, second_run=True)
+                changed = [t for t in record.tasks if t.changed and t.second_run]
                 record.check = {"status": "changed" if changed else "unchanged",
                                 "changed": [vars(t) for t in changed]}
                 if status == records.SUCCESSFUL and changed:
@@ -270,11 +283,11 @@ def up(cluster: Cluster, options: UpOptions, listener=lambda progress: None) -> 
     return record
 
 
-def _refuse_unverifiable_files(cluster: Cluster, options: UpOptions, selected: list[str]) -> None:
+def _refuse_unverifiable_files(cluster: Cluster, options: RunRequest, selected: list[str]) -> None:
     """A run whose stages need a file with no known sha256 for any architecture (Calico's files
     for a release newer than kinstall's list, say) stops here, before any host is contacted: the
     download stage would refuse it anyway, but only after the os stage had changed the hosts."""
-    if options.playbook_dir != PLAYBOOKS or options.check_mode:
+    if options.playbook_dir != PLAYBOOKS or not options.kind.checks_files:
         return
     needed = set(_fetch_for(selected)) if "download" in selected else set(selected)
     by_component: dict[tuple[str, str], list] = {}
@@ -297,22 +310,34 @@ def exit_code(status: str) -> ExitCode:
             records.NOT_IDEMPOTENT: ExitCode.NOT_IDEMPOTENT}.get(status, ExitCode.TASK_FAILED)
 
 
-def run_playbook(directory: Path, playbook_dir: Path, names: list[str]) -> Path:
+def run_playbook(directory: Path, playbook_dir: Path, planned: list[StagePlan]) -> Path:
     """The run's one playbook: each stage's playbook imported, after a marker play that opens the
     stage for RunCollector. One ansible-playbook for the whole run: Ansible, its inventory and its
     connections start once, not once a stage. Ansible goes on with the other hosts when one fails or
     stops answering; a stage must not, so the marker play ends the run when an earlier stage left a
-    host behind. It runs on the controller alone (no module, no connection)."""
-    plays = []
-    for name in names:
-        plays.append({"name": events.MARKER + name, "hosts": "all", "gather_facts": False, "tasks": [{
-            "name": "End the run when a host failed or stopped answering in an earlier stage",
-            "ansible.builtin.fail": {"msg": "the run ends here: {{ ansible_play_hosts_all | "
-                                            "difference(ansible_play_batch) | join(', ') }} failed"},
-            "when": "ansible_play_hosts_all | difference(ansible_play_batch) | length > 0",
-            "run_once": True}]})
-        plays.append({"ansible.builtin.import_playbook": str((playbook_dir / f"{name}.yml").resolve()),
-                      "vars": {"kinstall_stage": name}})
+    host behind. It also holds Ansible to the plan: the stage's host pattern must match, in Ansible's
+    reading of the inventory, exactly the hosts the plan gave the stage. It runs on the controller
+    alone (no module, no connection)."""
+    plays: list[dict] = []
+    for stage in planned:
+        plays.append({"name": events.MARKER + stage.name, "hosts": "all", "gather_facts": False,
+                      "vars": {"kinstall_plan_pattern": stage.pattern, "kinstall_plan_hosts": stage.hosts},
+                      "tasks": [{
+                          "name": "End the run when a host failed or stopped answering in an earlier stage",
+                          "ansible.builtin.fail": {"msg": "the run ends here: {{ ansible_play_hosts_all | "
+                                                          "difference(ansible_play_batch) | join(', ') }} failed"},
+                          "when": "ansible_play_hosts_all | difference(ansible_play_batch) | length > 0",
+                          "run_once": True}, {
+                          "name": "End the run when Ansible would run the stage on other hosts than the plan's",
+                          "ansible.builtin.fail": {"msg": "kinstall's plan and Ansible disagree on the hosts of "
+                                                          "stage " + stage.name + ": {{ kinstall_plan_pattern }} is "
+                                                          "{{ query('inventory_hostnames', kinstall_plan_pattern) | "
+                                                          "sort | join(', ') }} for Ansible"},
+                          "when": "query('inventory_hostnames', kinstall_plan_pattern) | sort != "
+                                  "kinstall_plan_hosts | sort",
+                          "run_once": True}]})
+        plays.append({"ansible.builtin.import_playbook": str((playbook_dir / f"{stage.name}.yml").resolve()),
+                      "vars": {"kinstall_stage": stage.name}})
     path = directory / "run.yml"
     path.write_text("# kinstall's playbook for this run, made from the stages it runs\n"
                     + yaml.safe_dump(plays, sort_keys=False))
@@ -328,15 +353,17 @@ def stages_done(history: list[records.RunRecord], running: list[str]) -> list[st
             if stage.status == records.SUCCESSFUL:
                 if stage.name == "reset":  # a reset wiped what every stage had installed
                     done.clear()
-                done.add(stage.name.removeprefix("check-"))
+                done.add(stage.name)
     return [name for name in stages.NAMES if name in done or name in running]
 
 
-def _run_stages(cluster, options, record, selected, directory, interrupt, listener, history, sources,
-                prefix: str) -> str:
-    runnable = [s for s in selected if (options.playbook_dir / f"{s}.yml").exists()]
-    eta = _eta_from(history, runnable) if not prefix else (lambda stage, elapsed: None)
-    ident = prefix + "run"
+def _run_stages(cluster, options, record, planned: list[StagePlan], directory, interrupt, listener, history,
+                sources, worker_batch: int, second_run: bool) -> str:
+    selected = [stage.name for stage in planned]
+    runnable = [s.name for s in planned if s.hosts and (options.playbook_dir / f"{s.name}.yml").exists()]
+    why = {s.name: s.skipped or f"no playbook {s.name}.yml yet" for s in planned}
+    eta = _eta_from(history, runnable) if not second_run else (lambda stage, elapsed: None)
+    ident = "second-run" if second_run else "run"
     private = Path(record.directory) / "ansible" / ident
     private.mkdir(parents=True, mode=0o700)
     artifacts_dir = str(private / "artifacts" / ident)
@@ -344,13 +371,14 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
     recorded: set[str] = set()
 
     def skip_until(name: str | None) -> None:
-        """Record the selected stages that have no playbook, up to `name` (None: all of them)."""
+        """Record the selected stages that do not run (the plan skips them, or they have no playbook),
+        up to `name` (None: all of them)."""
         for other in selected[:selected.index(name) if name else len(selected)]:
             if other not in runnable and other not in recorded:
                 recorded.add(other)
-                record.stages.append(StageRecord(name=prefix + other, status="skipped", started=time.time(),
+                record.stages.append(StageRecord(name=other, status="skipped", started=time.time(),
                                                  ended=time.time(),
-                                                 skipped=f"no playbook {other}.yml yet"))
+                                                 skipped=why[other], second_run=second_run))
 
     def close(status: str | None = None) -> str:
         collector = state_["collector"]
@@ -380,7 +408,7 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
             return None
         skip_until(name)
         recorded.add(name)
-        stage = StageRecord(name=prefix + name, started=time.time(), artifacts=artifacts_dir)
+        stage = StageRecord(name=name, started=time.time(), artifacts=artifacts_dir, second_run=second_run)
         record.stages.append(stage)
         collector = StageCollector(stage, runnable.index(name) + 1, len(runnable), listener, record.started, eta)
         state_["collector"] = collector
@@ -394,24 +422,26 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
     if interrupt.flag.is_set():
         return records.INTERRUPTED
     env = controller_env(directory, len(cluster.hosts))
-    if options.check_mode:
+    preview = options.kind is Kind.PREVIEW
+    if preview:
         env.update(ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS), ANSIBLE_CALLBACKS_ENABLED="kinstall_check_mode",
                    KINSTALL_CHECK_MODE_FILE=str(private / "not-in-check-mode.jsonl"))
     collector = RunCollector(open_stage)
     result = ansible_runner.run(
         private_data_dir=str(private), ident=ident,
-        playbook=str(run_playbook(private, options.playbook_dir, runnable)),
+        playbook=str(run_playbook(private, options.playbook_dir, [s for s in planned if s.name in runnable])),
         project_dir=str(options.playbook_dir.resolve()), inventory=sources,
         envvars=env, extravars={**extravars(cluster, record.id, selected, directory),
                                 "kinstall_stages_done": stages_done(history, runnable),
                                 # up's verify follows stages that restart services: they may settle
-                                "verify_settle_seconds": VERIFY_SETTLE if record.inputs.get("mode") == "up" else 0,
+                                "verify_settle_seconds": VERIFY_SETTLE if options.kind.installs else 0,
+                                # the plan's batch of workers (upgrade_batch worked out for this cluster)
+                                "kinstall_upgrade_worker_batch": worker_batch,
                                 **options.operation_vars},
         # Facts are gathered once a run, by the first play that needs them, and read from there.
         fact_cache=str(Path(record.directory) / "facts"),
-        limit=hosts_pattern(options), forks=forks(len(cluster.hosts)), cmdline="--check --diff" if options.check_mode
-        else None, event_handler=collector, cancel_callback=interrupt.flag.is_set, quiet=True,
-        suppress_env_files=True)
+        limit=hosts_pattern(options), forks=forks(len(cluster.hosts)), cmdline="--check --diff" if preview else None,
+        event_handler=collector, cancel_callback=interrupt.flag.is_set, quiet=True, suppress_env_files=True)
     current = state_["collector"]
     if current is not None:
         failures = current.failures
@@ -421,19 +451,19 @@ def _run_stages(cluster, options, record, selected, directory, interrupt, listen
             state_["status"] = close(records.INTERRUPTED)
         elif not failures and result.rc != 0:
             current.failures.append(records.Failure(host="", stage=current.stage.name, role="", task="",
-                                                    message=_stdout_tail(result)))
+                                                    message=_stdout_tail(result), second_run=second_run))
             state_["status"] = close(records.FAILED)
         else:
             state_["status"] = close()
     elif state_["status"] == records.SUCCESSFUL and result.rc != 0:
         # Ansible ended before the first stage began: a playbook it could not read, say.
-        stage = StageRecord(name=prefix + runnable[0], status=records.FAILED, started=time.time(),
-                            ended=time.time(), artifacts=artifacts_dir)
+        stage = StageRecord(name=runnable[0], status=records.FAILED, started=time.time(),
+                            ended=time.time(), artifacts=artifacts_dir, second_run=second_run)
         record.stages.append(stage)
         record.failures.append(records.Failure(host="", stage=runnable[0], role="", task="",
-                                               message=_stdout_tail(result)))
+                                               message=_stdout_tail(result), second_run=second_run))
         state_["status"] = records.INTERRUPTED if result.status == "canceled" else records.FAILED
-    if options.check_mode:
+    if preview:
         record.check.setdefault("not_in_check_mode", []).extend(_not_in_check_mode(private))
     if state_["status"] == records.SUCCESSFUL:
         skip_until(None)

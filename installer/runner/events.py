@@ -76,8 +76,8 @@ class StageCollector:
 
     def _progress(self, kind: str, **kw) -> None:
         elapsed = time.time() - self.started
-        self.listener(Progress(kind, self.stage.name, self.index, self.total, task=self.task, role=self.role,
-                               counts=dict(self.counts), elapsed=elapsed, eta=self.eta(self.stage.name, elapsed),
+        self.listener(Progress(kind, self.stage.label, self.index, self.total, task=self.task, role=self.role,
+                               counts=dict(self.counts), elapsed=elapsed, eta=self.eta(self.stage.label, elapsed),
                                **kw))
 
     def __call__(self, event: dict) -> bool:
@@ -98,7 +98,8 @@ class StageCollector:
         changed = status == "ok" and bool(result.get("changed"))
         record = TaskRecord(stage=self.stage.name, host=data.get("host", ""), task=data.get("task", ""),
                             role=data.get("role", ""), duration=round(float(data.get("duration") or 0.0), 3),
-                            changed=changed, status="changed" if changed else status)
+                            changed=changed, status="changed" if changed else status,
+                            second_run=self.stage.second_run)
         self.tasks.append(record)
         if status in ("ok", "failed", "unreachable"):
             self.counts[status] += 1
@@ -107,12 +108,12 @@ class StageCollector:
         if status in ("failed", "unreachable"):
             self.failures.append(Failure(host=record.host, stage=self.stage.name, role=record.role,
                                          task=record.task, message=failure_message(result),
-                                         unreachable=status == "unreachable"))
+                                         unreachable=status == "unreachable", second_run=self.stage.second_run))
         self._progress("result", host=record.host, status=record.status)
         for text in result.get("warnings") or []:
             if isinstance(text, str) and not text.startswith(NOT_WARNINGS):
                 self.warnings.append(HostWarning(host=record.host, stage=self.stage.name, role=record.role,
-                                                 task=record.task, message=text))
+                                                 task=record.task, message=text, second_run=self.stage.second_run))
                 self._progress("warning", host=record.host, message=text)
 
     def finish(self) -> None:

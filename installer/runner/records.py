@@ -28,6 +28,7 @@ class TaskRecord:
     duration: float
     changed: bool
     status: str  # ok | changed | failed | unreachable | skipped
+    second_run: bool = False  # in the idempotency gate's second run of the stage
 
 
 @dataclass
@@ -39,10 +40,15 @@ class StageRecord:
     recap: dict = field(default_factory=dict)  # host -> {ok, changed, failures, unreachable, skipped}
     artifacts: str = ""
     skipped: str = ""  # why the stage did not run
+    second_run: bool = False  # the idempotency gate's second run of the stage (--check-idempotent)
 
     @property
     def duration(self) -> float:
         return max(0.0, self.ended - self.started)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (again)" if self.second_run else self.name
 
 
 @dataclass
@@ -53,6 +59,7 @@ class Failure:
     task: str
     message: str
     unreachable: bool = False
+    second_run: bool = False
 
 
 @dataclass
@@ -63,6 +70,7 @@ class HostWarning:
     role: str
     task: str
     message: str
+    second_run: bool = False
 
 
 @dataclass
@@ -114,12 +122,24 @@ def create(cluster_directory: Path, cluster: str, command: str, inputs: dict) ->
     return record
 
 
+OLD_SECOND_RUN = "check-"  # how records before the second_run field named the second run's stages
+
+
+def _second_run(item: dict, key: str) -> dict:
+    """An item of an older record, its stage named "check-<stage>", as today's: <stage>, second_run."""
+    if str(item.get(key, "")).startswith(OLD_SECOND_RUN) and "second_run" not in item:
+        return {**item, key: item[key].removeprefix(OLD_SECOND_RUN), "second_run": True}
+    return item
+
+
 def _from_dict(data: dict) -> RunRecord:
     data = dict(data)
-    data["stages"] = [StageRecord(**s) for s in data.get("stages", [])]
-    data["tasks"] = [TaskRecord(**t) for t in data.get("tasks", [])]
-    data["failures"] = [Failure(**f) for f in data.get("failures", [])]
-    data["warnings"] = [HostWarning(**w) for w in data.get("warnings", [])]
+    data["stages"] = [StageRecord(**_second_run(s, "name")) for s in data.get("stages", [])]
+    data["tasks"] = [TaskRecord(**_second_run(t, "stage")) for t in data.get("tasks", [])]
+    data["failures"] = [Failure(**_second_run(f, "stage")) for f in data.get("failures", [])]
+    data["warnings"] = [HostWarning(**_second_run(w, "stage")) for w in data.get("warnings", [])]
+    if isinstance(data.get("check"), dict) and data["check"].get("changed"):
+        data["check"] = {**data["check"], "changed": [_second_run(t, "stage") for t in data["check"]["changed"]]}
     return RunRecord(**data)
 
 
@@ -142,11 +162,11 @@ def for_cluster(cluster_directory: Path) -> list[RunRecord]:
     return sorted(found, key=lambda r: r.started)  # two runs of one second: their ids do not tell
 
 
-def keep_only_the_latest(history: list[RunRecord], latest: RunRecord, mode: str) -> None:
-    """Remove the records of earlier runs of one mode (each status refresh is a run of its own:
-    only the latest is worth keeping)."""
+def keep_only_the_latest(history: list[RunRecord], latest: RunRecord) -> None:
+    """Remove the records of earlier runs of the latest's kind (each status refresh is a run of
+    its own: only the latest is worth keeping)."""
     for earlier in history:
-        if earlier.inputs.get("mode") == mode and earlier.id != latest.id and earlier.directory:
+        if earlier.inputs.get("mode") == latest.inputs.get("mode") and earlier.id != latest.id and earlier.directory:
             shutil.rmtree(earlier.directory, ignore_errors=True)
 
 

@@ -17,11 +17,11 @@ def _stage_table(record: RunRecord) -> list[str]:
         if stage.skipped:
             continue
         changed = sum(h.get("changed", 0) for h in stage.recap.values())
-        lines.append(f"  {stage.name:<20} {stage.status:<14} {len(stage.recap):>5} {changed:>7} "
+        lines.append(f"  {stage.label:<20} {stage.status:<14} {len(stage.recap):>5} {changed:>7} "
                      f"{stage.duration:7.1f}s")
-    unplayed = [s.name for s in record.stages if s.skipped and not s.name.startswith("check-")]
+    unplayed = [f"{s.name} ({s.skipped})" for s in record.stages if s.skipped and not s.second_run]
     if unplayed:
-        lines.append(f"  not run, no playbook yet: {', '.join(unplayed)}")
+        lines.append(f"  not run: {'; '.join(unplayed)}")
     return lines
 
 
@@ -34,7 +34,7 @@ def _warnings(record: RunRecord) -> list[str]:
     """Each warning once, with the hosts that gave it (the idempotency re-run repeats them)."""
     hosts: dict[tuple, list[str]] = {}
     for w in record.warnings:
-        key = (w.stage.removeprefix("check-"), w.role, w.task, w.message)
+        key = (w.stage, w.role, w.task, w.message)
         if w.host not in hosts.setdefault(key, []):
             hosts[key].append(w.host)
     if not hosts:
@@ -83,7 +83,7 @@ def render(record: RunRecord) -> str:
     if record.check.get("changed"):
         lines += ["", f"not idempotent: the second run changed {len(record.check['changed'])} task(s):"]
         for task in record.check["changed"]:
-            lines.append(f"  {task['host']}: {task['stage'].removeprefix('check-')} / "
+            lines.append(f"  {task['host']}: {task['stage']} / "
                          f"{task['role'] + ' / ' if task['role'] else ''}{task['task']}")
     elif record.check.get("status") == "unchanged":
         lines.append("idempotent: the second run changed nothing")
@@ -105,7 +105,7 @@ def admin_kubeconfig(record: RunRecord) -> Path | None:
     if not record.directory:
         return None
     path = kubeconfig_path(record)
-    ran = any(s.name.removeprefix("check-") == "control-plane" and s.status == records.SUCCESSFUL
+    ran = any(s.name == "control-plane" and s.status == records.SUCCESSFUL
               for s in record.stages)
     return path if ran and path.is_file() else None
 

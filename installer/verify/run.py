@@ -71,10 +71,10 @@ def _on_hosts(cluster, command: str, cert_days: int | None, progress):
     """The verify stage on the inventory's hosts (recorded, locked), then the API checks with the
     admin kubeconfig kinstall fetched: (results, the run's exit code, that kubeconfig)."""
     from installer.runner import engine, records
+    from installer.runner.kinds import Kind
 
-    options = engine.UpOptions(stages=["verify"], command=command,
-                               operation_vars={} if cert_days is None else {"verify_cert_days": cert_days},
-                               mode="verify")
+    options = engine.RunRequest(Kind.VERIFY, stages=["verify"], command=command,
+                                operation_vars={} if cert_days is None else {"verify_cert_days": cert_days})
     record = engine.up(cluster, options, progress)
     found = of_run(cluster, record)
     if record.status == records.INTERRUPTED:

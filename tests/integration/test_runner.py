@@ -52,7 +52,7 @@ def test_up_runs_the_stages_with_progress_and_a_record(run_lab):
     assert "[1/3] preflight: started" in result.output
     assert "[2/3] os: Write the demo marker" in result.output
     assert "[3/3] verify: successful" in result.output
-    assert "not run, no playbook yet: download, runtime" in result.output
+    assert "not run: download (no playbook download.yml yet); runtime (no playbook runtime.yml yet)" in result.output
     record = last_record(run_lab)
     assert record["status"] == "successful" and record["exit_code"] == 0
     assert record["inputs"]["kube_version"] and len(record["inputs"]["inventory_sha256"]) == 64

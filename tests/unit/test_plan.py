@@ -25,7 +25,8 @@ def test_ha_cluster_hosts_and_batches():
     assert by_name["control-plane"].batches == [["cp1"], ["cp2"], ["cp3"]]
     assert by_name["loadbalancer"].hosts == ["worker1", "worker2"]
     assert by_name["nodes"].hosts == ["worker1", "worker2"]
-    assert by_name["addons"].hosts == ["cp1"]
+    # the manifests go through cp1's kubectl; local volumes' directories are made on every node
+    assert by_name["addons"].hosts == ["cp1", "cp2", "cp3", "worker1", "worker2"]
     assert made.upgrade_batches["workers"] == [["worker1"], ["worker2"]]  # upgrade_batch: 1
     # The version-skew order: first control plane, the others one at a time, then worker batches.
     assert by_name["upgrade"].batches == [["cp1"], ["cp2"], ["cp3"], ["worker1"], ["worker2"]]

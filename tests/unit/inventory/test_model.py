@@ -1,3 +1,6 @@
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+
 from installer.inventory import model
 from installer.inventory.validate import validate
 
@@ -55,7 +58,7 @@ def test_directory_argument_finds_hosts_yaml(write):
     assert model.find_inventory_file(root) == root / "hosts.yaml"
 
 
-def test_cluster_model_orders_hosts_as_written(write):
+def test_cluster_model_orders_group_members_as_ansible_does(write):
     text = BASE.replace("kube_control_plane: {hosts: {n1: }}", "kube_control_plane: {hosts: {n2: , n1: }}")
     text = text.replace("kube_version: 1.34.1", "access_ip: 192.0.2.2").replace("{kube_version: 1.36.1}", "{}")
     text = text.replace("etcd: {hosts: {n1: }}", "etcd: {hosts: {n1: , n2: , n3: }}").replace(
@@ -63,8 +66,14 @@ def test_cluster_model_orders_hosts_as_written(write):
     result = validate(write({"hosts.yaml": text}) / "hosts.yaml")
     assert result.report.ok, result.report.as_text()
     cluster = result.cluster
-    assert cluster.first_control_plane == "n1"  # n1 is written first in the inventory
-    assert cluster.groups["k8s_cluster"] == ["n1", "n2"]
+    # The group lists n2 first: the roles' `groups['kube_control_plane'] | first` is n2, whatever
+    # order the hosts are written in, and so is kinstall's first control plane.
+    assert cluster.first_control_plane == "n2"
+    assert cluster.groups["k8s_cluster"] == ["n2", "n1"]
+    assert cluster.groups["etcd"] == ["n1", "n2", "n3"]
+    ansible = InventoryManager(loader=DataLoader(), sources=[cluster.inventory_file])
+    assert cluster.groups["kube_control_plane"] == [h.name for h in ansible.groups["kube_control_plane"].get_hosts()]
+    assert cluster.groups["etcd"] == [h.name for h in ansible.groups["etcd"].get_hosts()]
     assert cluster.hosts["n3"].roles == ("etcd",)
     assert cluster.hosts["n2"].roles == ("control-plane", "node", "etcd")
     assert cluster.components["etcd"] == cluster.release.components["etcd"]

@@ -9,10 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from installer import plan
 from installer.errors import ExitCode, UsageError
+from installer.inventory.validate import validate
 from installer.runner import engine, events, progress, records, report
+from installer.runner.kinds import Kind
 from installer.runner.lock import ClusterLock, Locked
 from installer.runner.records import RunRecord, StageRecord
+from tests.paths import SAMPLES
 
 
 @pytest.fixture
@@ -120,13 +124,22 @@ def test_run_collector_gives_each_stage_its_events_and_keeps_the_marker_plays_ou
     assert not collectors["os"].failures and not collectors["runtime"].failures
 
 
-def test_the_run_playbook_imports_each_stage_after_its_marker(tmp_path):
-    playbook = engine.run_playbook(tmp_path, Path("/p"), ["os", "etcd"])
+def _sample():
+    result = validate(SAMPLES / "ha-calico")
+    return result.cluster, plan.make(result.cluster)
+
+
+def test_the_run_playbook_imports_each_stage_after_its_marker_with_the_plans_hosts(tmp_path):
+    _, made = _sample()
+    planned = [s for s in made.stages if s.name in ("os", "etcd")]
+    playbook = engine.run_playbook(tmp_path, Path("/p"), planned)
     plays = yaml.safe_load(playbook.read_text())
     assert [p.get("name") or p["ansible.builtin.import_playbook"] for p in plays] == [
         events.MARKER + "os", "/p/os.yml", events.MARKER + "etcd", "/p/etcd.yml"]
     assert plays[3]["vars"] == {"kinstall_stage": "etcd"}
     assert all(p["gather_facts"] is False and p["hosts"] == "all" for p in plays[::2])
+    # the marker holds Ansible to the plan: the stage's pattern and the hosts the plan gave it
+    assert plays[2]["vars"] == {"kinstall_plan_pattern": "etcd", "kinstall_plan_hosts": ["cp1", "cp2", "cp3"]}
 
 
 def test_no_log_results_never_become_messages():
@@ -142,20 +155,28 @@ def _history(*stage_statuses, status=records.FAILED):
 
 def test_resume_starts_at_the_failed_stage():
     history = _history(("preflight", "successful"), ("os", "failed"))
-    selected, resumed = engine._select(engine.UpOptions(resume=True), history)
-    assert resumed == "r1" and selected[0] == "os" and "preflight" not in selected
+    cluster, made = _sample()
+    selected, resumed = engine._select(engine.RunRequest(resume=True), history, made, cluster)
+    names = [s.name for s in selected]
+    assert resumed == "r1" and names[0] == "os" and "preflight" not in names
 
 
 def test_resume_refuses_when_there_is_nothing_to_resume():
+    cluster, made = _sample()
     with pytest.raises(UsageError, match="there is no earlier run"):
-        engine._select(engine.UpOptions(resume=True), [])
+        engine._select(engine.RunRequest(resume=True), [], made, cluster)
     with pytest.raises(UsageError, match="nothing to resume"):
-        engine._select(engine.UpOptions(resume=True), _history(("os", "successful"), status=records.SUCCESSFUL))
+        engine._select(engine.RunRequest(resume=True), _history(("os", "successful"), status=records.SUCCESSFUL),
+                       made, cluster)
 
 
 def test_stage_selection_keeps_the_plans_order():
-    selected, _ = engine._select(engine.UpOptions(stages=["verify", "os"], skip_stages=[]), [])
-    assert selected == ["os", "verify"]
+    cluster, made = _sample()
+    selected, _ = engine._select(engine.RunRequest(stages=["verify", "os"], skip_stages=[]), [], made, cluster)
+    assert [s.name for s in selected] == ["os", "verify"]
+    assert selected == [s for s in made.stages if s.name in ("os", "verify")]  # the plan's, not derived again
+    operation, _ = engine._select(engine.RunRequest(Kind.OPERATION, operation="etcd-snapshot"), [], made, cluster)
+    assert [(s.name, s.hosts) for s in operation] == [("etcd-snapshot", ["cp1", "cp2", "cp3"])]
     with pytest.raises(UsageError, match="unknown stage bogus; the stages are: preflight, os"):
         engine.parse_stages("os,bogus")
 
@@ -219,18 +240,45 @@ def test_warnings_reach_the_user_and_the_record_but_ansibles_own_notes_do_not():
 
 def test_report_lists_each_warning_once_with_its_hosts():
     run = _history(("os", "successful"), status=records.SUCCESSFUL)[0]
-    run.warnings = [records.HostWarning(host, stage, "os", "Say why", "no time service in a container")
-                    for stage in ("os", "check-os") for host in ("n10", "n2", "n1")]
+    run.warnings = [records.HostWarning(host, "os", "os", "Say why", "no time service in a container", again)
+                    for again in (False, True) for host in ("n10", "n2", "n1")]
     text = report.render(run)
     # hosts finish in any order; the summary names them in one order, run after run
     assert "warnings (1):\n  n1, n2, n10: os / os / Say why\n    no time service in a container" in text
 
 
+def test_an_older_records_second_run_reads_as_todays(tmp_path):
+    """Records written before the second_run field named the idempotency gate's stages "check-os"."""
+    old = {"id": "r0", "cluster": "c", "command": "kinstall up", "inputs": {"mode": "up"}, "started": 1.0,
+           "stages": [{"name": "os", "status": "successful"}, {"name": "check-os", "status": "successful"}],
+           "tasks": [{"stage": "check-os", "host": "n1", "task": "t", "role": "os", "duration": 0.1,
+                      "changed": True, "status": "changed"}],
+           "failures": [], "warnings": [], "check": {"status": "changed", "changed": [
+               {"stage": "check-os", "host": "n1", "task": "t", "role": "os", "duration": 0.1, "changed": True,
+                "status": "changed"}]}}
+    (tmp_path / "record.json").write_text(json.dumps(old))
+    run = records.load(tmp_path)
+    assert [(s.name, s.second_run, s.label) for s in run.stages] == [("os", False, "os"), ("os", True, "os (again)")]
+    assert run.tasks[0].stage == "os" and run.tasks[0].second_run
+    assert "n1: os / os / t" in report.render(run)
+    assert Kind.of(run) is Kind.UP and Kind.of(RunRecord("r", "c", "x", {}, 0.0)) is Kind.UP
+
+
+def test_run_kinds_say_what_later_commands_make_of_a_record():
+    assert [k for k in Kind if k.installs] == [Kind.UP, Kind.UPGRADE]
+    assert not Kind.PREVIEW.checks_files and not Kind.STATUS.changes_hosts and Kind.OPERATION.changes_hosts
+    assert Kind.of(RunRecord("r", "c", "x", {"mode": "check"}, 0.0)) is Kind.PREVIEW
+    with pytest.raises(ValueError, match="an operation run names its operation"):
+        engine.RunRequest(Kind.OPERATION)
+    with pytest.raises(ValueError, match="an operation run names its operation"):
+        engine.RunRequest(Kind.UP, operation="reset")
+
+
 def test_excluded_hosts_are_taken_out_of_the_runs_host_pattern():
-    assert engine.hosts_pattern(engine.UpOptions()) is None
-    assert engine.hosts_pattern(engine.UpOptions(limit="kube_node")) == "kube_node"
-    assert engine.hosts_pattern(engine.UpOptions(exclude=["n2", "n3"])) == "all:!n2:!n3"
-    assert engine.hosts_pattern(engine.UpOptions(limit="kube_node", exclude=["n2"])) == "kube_node:!n2"
+    assert engine.hosts_pattern(engine.RunRequest()) is None
+    assert engine.hosts_pattern(engine.RunRequest(limit="kube_node")) == "kube_node"
+    assert engine.hosts_pattern(engine.RunRequest(exclude=["n2", "n3"])) == "all:!n2:!n3"
+    assert engine.hosts_pattern(engine.RunRequest(limit="kube_node", exclude=["n2"])) == "kube_node:!n2"
 
 
 def test_an_unreachable_host_is_reported_with_the_command_that_leaves_it_out():

@@ -77,13 +77,14 @@ def test_each_refresh_keeps_only_the_latest_status_record(tmp_path, monkeypatch)
 
     from installer.cli import cli
     from installer.runner import engine, records
+    from installer.runner.kinds import Kind
 
     cluster_directory = tmp_path / "cluster"
     up = records.create(cluster_directory, "cluster.local", "kinstall up", {"mode": "up"})
 
-    def status_run(cluster, options, *_):
-        assert options.mode == "status" and options.stages == ["verify"]
-        return records.create(cluster_directory, cluster.name, options.command, {"mode": options.mode})
+    def status_run(cluster, options, *_, **__):
+        assert options.kind is Kind.STATUS and options.stages == ["verify"]
+        return records.create(cluster_directory, cluster.name, options.command, {"mode": str(options.kind)})
 
     monkeypatch.setattr(engine, "up", status_run)
     inventory = str(ROOT / "inventories" / "all-in-one" / "hosts.yaml")
