@@ -58,7 +58,7 @@ lint: deps
 	ANSIBLE_ROLES_PATH=$(abspath installer/roles) $(BIN)/ansible-lint -q installer/playbooks installer/roles molecule
 	$(BIN)/yamllint --strict -c .yamllint.yml .
 	$(BIN)/ruff check installer tests bench scripts/kubespray-corpus scripts/kubespray-vocabulary scripts/mypy-gate \
-	  scripts/settings-reference
+	  scripts/settings-reference scripts/stages-reference
 	$(BIN)/shellcheck scripts/install-system-deps .ci/run
 	$(BIN)/python scripts/mypy-gate
 

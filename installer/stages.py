@@ -26,6 +26,7 @@ VERSION_SKEW = "version-skew"  # the etcd snapshot, first control plane, other c
 
 
 def _loadbalancer_off(cluster: Cluster) -> str:
+    """`loadbalancer_apiserver` names an external load balancer, or `loadbalancer_apiserver_localhost` is false"""
     if cluster.settings.get("loadbalancer_apiserver"):
         return "an external load balancer (loadbalancer_apiserver) serves the API"
     if not cluster.settings["loadbalancer_apiserver_localhost"]:
@@ -133,3 +134,24 @@ def select(pattern: str, groups: dict[str, list[str]], hosts: list[str]) -> list
         else:
             chosen += members
     return list(dict.fromkeys(h for h in chosen if (kept is None or h in kept) and h not in removed))
+
+
+_BATCHING = {TOGETHER: "all at once", FIRST_THEN_ONE_AT_A_TIME: "the first, then one at a time",
+             VERSION_SKEW: "etcd snapshot, first control plane, the others one at a time, workers in batches of "
+                           "`upgrade_batch`"}
+TABLE_START, TABLE_END = "<!-- stages: generated from installer/stages.py -->", "<!-- end of generated stages -->"
+
+
+def markdown() -> str:
+    """The stages and operations as docs/stages.md shows them (scripts/stages-reference writes it)."""
+    rows = ["| # | stage | what it does | hosts (Ansible pattern) | batches | nothing to do when |",
+            "|---|---|---|---|---|---|"]
+    for number, stage in enumerate(STAGES, start=1):
+        idle = [(stage.off.__doc__ or "").strip()] if stage.off else []
+        if stage.no_hosts != Stage.no_hosts:
+            idle.append(stage.no_hosts.split(":")[0])
+        rows.append(f"| {number} | {stage.name} | {stage.summary} | `{stage.hosts}` | {_BATCHING[stage.batching]} | "
+                    f"{'; or '.join(idle) or 'its pattern matches no host'} |")
+    rows += ["", "| operation | what it does | hosts (Ansible pattern) |", "|---|---|---|"]
+    rows += [f"| {op.name} | {op.summary} | `{op.hosts}` |" for op in OPERATIONS]
+    return "\n".join([TABLE_START, *rows, TABLE_END])

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from installer import plan as planning
+from installer import stages
 from installer.errors import ExitCode
 from installer.inventory.model import CLUSTER, ETCD
 from installer.verify import api as api_checks
@@ -38,13 +40,29 @@ def of_kubeconfig(kubeconfig: Path, image: str | None, skip_function: bool) -> t
     return found, _exit_code(found, 0)
 
 
+def after_up(cluster, record) -> tuple[list | None, int]:
+    """After `up`: when its verify stage ran kinstall's own verify role on the hosts (the record
+    has its verify-hosts.json), the API checks complete it as `kinstall verify` does, and a failed
+    check is the verify's exit code (9), not a failed task's. (None, the run's exit code) else."""
+    from installer.runner import records
+
+    if not (Path(record.directory) / "verify-hosts.json").is_file():
+        return None, record.exit_code
+    verify_ran = any(s.name == "verify" and s.status == records.SUCCESSFUL for s in record.stages)
+    only_verify_failed = bool(record.failures) and all(f.stage == "verify" and not f.unreachable
+                                                       for f in record.failures)
+    if not ((record.exit_code == 0 and verify_ran) or only_verify_failed):
+        return None, record.exit_code
+    found = of_run(cluster, record, settle=180)
+    return found, ExitCode.VERIFY_FAILED if verdicts.failed(found) or only_verify_failed else record.exit_code
+
+
 def of_run(cluster, record, settle: float = 0) -> list:
     """The checks of a run's verify stage on the hosts (its record's verify-hosts.json), then the
     API checks with the admin kubeconfig kinstall fetched for the cluster."""
     from installer.verify import hosts as host_checks
 
-    members = set(cluster.groups.get(CLUSTER, [])) | set(cluster.groups.get(ETCD, []))
-    ran_on = [host for host in cluster.hosts if host in members]
+    ran_on = planning.stage_plan(stages.by_name("verify"), cluster).hosts
     # A host the run never reached for any task nor failed on was not part of it (--exclude, --limit).
     touched = {t.host for t in record.tasks} | {f.host for f in record.failures}
     left_out = [host for host in ran_on if host not in touched]

@@ -3,8 +3,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from installer import cli as cli_module
 from installer.cli import cli
+from installer.errors import ExitCode
 from tests.paths import FIXTURES, ROOT, SAMPLES
 
 
@@ -23,7 +23,7 @@ def test_every_command_has_help_and_is_in_the_readme():
 def test_exit_codes_are_documented_in_the_readme_and_in_troubleshooting():
     readme = (ROOT / "README.md").read_text()
     troubleshooting = (ROOT / "docs" / "troubleshooting.md").read_text()
-    for code in cli_module.ExitCode:
+    for code in ExitCode:
         assert f"| {int(code)} |" in readme, code.name
         assert f"\n## {int(code)}: " in troubleshooting, code.name
 

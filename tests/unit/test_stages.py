@@ -16,7 +16,7 @@ from ansible.parsing.dataloader import DataLoader
 
 from installer import plan, stages
 from installer.inventory.validate import validate
-from tests.paths import PLAYBOOKS, ROLES, SAMPLES
+from tests.paths import PLAYBOOKS, ROLES, ROOT, SAMPLES
 
 SEPARATE_HOSTS = """\
 all:
@@ -96,7 +96,8 @@ def test_the_playbooks_run_each_stage_on_the_plans_hosts(layout, write, tmp_path
     run at all; the others' playbooks select exactly the planned hosts."""
     cluster = _cluster(layout, write)
     made = plan.make(cluster)
-    books = [str(PLAYBOOKS / s.playbook) for s in stages.STAGES]
+    operations = [op for op in stages.OPERATIONS if op.hosts != "localhost"]  # remove-node: the host named
+    books = [str(PLAYBOOKS / s.playbook) for s in stages.STAGES + tuple(operations)]
     listed = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "--list-hosts",
          *(arg for source in _ansible_sources(cluster, tmp_path) for arg in ("-i", source)),
@@ -104,7 +105,9 @@ def test_the_playbooks_run_each_stage_on_the_plans_hosts(layout, write, tmp_path
         capture_output=True, text=True, env={**os.environ, "ANSIBLE_ROLES_PATH": str(ROLES)})
     assert listed.returncode == 0, listed.stderr
     by_playbook = _listed_hosts(listed.stdout)
-    assert set(by_playbook) == set(stages.NAMES)
+    assert set(by_playbook) == set(stages.NAMES) | {op.name for op in operations}
+    for operation in operations:
+        assert by_playbook[operation.name] == set(plan.stage_plan(operation, cluster).hosts), operation.name
     for stage in made.stages:
         if stage.skipped and stage.hosts == [] and stages.by_name(stage.name).off:
             if stages.by_name(stage.name).off(cluster):
@@ -132,3 +135,8 @@ def test_stage_hosts_with_separate_etcd_and_route_reflector_hosts(write):
 def test_a_pattern_kinstall_does_not_evaluate_is_refused(pattern):
     with pytest.raises(ValueError, match="is not one kinstall evaluates"):
         stages.select(pattern, {}, [])
+
+
+def test_the_stages_page_shows_the_definitions():
+    page = (ROOT / "docs" / "stages.md").read_text()
+    assert stages.markdown() in page, "docs/stages.md is stale: run scripts/stages-reference"

@@ -1,0 +1,58 @@
+"""What must hold before a run changes the hosts. Each check raises InvalidInput or UsageError,
+naming the inventory and what to do, before any host is contacted."""
+
+from __future__ import annotations
+
+import re
+
+from installer import existing
+from installer import plan as planning
+from installer.errors import InvalidInput, UsageError
+from installer.inventory.model import CONTROL_PLANE
+from installer.inventory.validate import Result, require_valid
+
+
+def prepare(inventory: str, excluded: list[str], overrides: dict | None = None) -> tuple[Result, planning.Plan]:
+    """An up's or upgrade's start: the inventory valid, --exclude possible, no change an installed
+    cluster cannot take; then the plan the run executes."""
+    result = require_valid(inventory, overrides)
+    cluster = result.cluster
+    assert cluster is not None  # require_valid raised otherwise
+    refuse_exclusions(cluster, excluded)
+    existing.refuse_changes(cluster)
+    return result, planning.make(cluster, existing.installed(cluster))
+
+
+def refuse_exclusions(cluster, excluded: list[str]) -> None:
+    """--exclude names hosts of the inventory, and not the first control plane, which acts for
+    the cluster (joins, manifests, drains): a run cannot go on without it."""
+    unknown = [host for host in excluded if host not in cluster.hosts]
+    if unknown:
+        raise InvalidInput(f"{cluster.inventory_file}: --exclude {', '.join(unknown)}: not a host of this inventory "
+                           f"(its hosts: {', '.join(cluster.hosts)})")
+    first = (cluster.groups.get(CONTROL_PLANE) or [None])[0]
+    if first in excluded:
+        raise InvalidInput(f"{cluster.inventory_file}: --exclude {first}: the first host of kube_control_plane acts "
+                           "for the cluster (joins, manifests, drains) and cannot be left out; list a reachable "
+                           "control plane first in that group")
+    if set(cluster.hosts) <= set(excluded):
+        raise InvalidInput(f"{cluster.inventory_file}: --exclude leaves no host to run on")
+
+
+def upgrade_target(version: str) -> str:
+    """`kinstall upgrade --to X.Y.Z` (a leading v allowed): the release as kube_version."""
+    version = version.removeprefix("v")
+    if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", version):
+        raise UsageError(f"--to {version}: give a Kubernetes release as X.Y.Z, such as 1.36.4")
+    return version
+
+
+def removable(cluster, node: str) -> None:
+    """remove-node: NODE is a host of the cluster, and not its only control plane."""
+    if node not in cluster.hosts:
+        raise InvalidInput(f"{cluster.inventory_file}: {node} is not a host of this inventory's cluster (its hosts: "
+                           f"{', '.join(cluster.hosts)})")
+    if cluster.groups[CONTROL_PLANE] == [node]:
+        raise InvalidInput(f"{cluster.inventory_file}: {node} is the cluster's only control plane; removing it would "
+                           "leave no API server: add another control plane first, or use `kinstall reset` to remove "
+                           "the cluster")
