@@ -58,3 +58,19 @@ def markdown() -> str:
                          f"{_cell(spec.get('description', ''))} |")
         lines.append("")
     return "\n".join(lines)
+
+
+ROLE_DEFAULTS = "installer/roles/kinstall_lib/defaults/main.yml"
+
+
+def role_defaults() -> str:
+    """The roles' one source of the settings' defaults (kinstall_lib's role defaults, which every
+    role depends on): the schema's, for a role run without kinstall (Molecule, a plain
+    ansible-playbook). A kinstall run passes every resolved setting, so the inventory decides."""
+    values = {name: schema.default(name) for name in sorted(schema.variables())
+              if schema.default(name) is not None and schema.scope(name) != "connection" and not schema.secret(name)}
+    # JSON is YAML; each name an inventory sets, so it cannot carry the role's prefix.
+    return ("# The settings' defaults for the roles, from kinstall's schema: written by scripts/settings-reference,\n"
+            "# never by hand (a test holds it equal). Roles never restate a default with `| default(...)`.\n"
+            + "".join(f"{name}:  # noqa: var-naming[no-role-prefix] - an inventory setting\n  {json.dumps(value)}\n"
+                      for name, value in values.items()))

@@ -3,11 +3,13 @@ meta/argument_specs.yml with a role-name prefix, and kinstall's stage playbooks 
 stages the plan knows."""
 
 import ast
+import re
 
 import pytest
 import yaml
 
 from installer import plugins, stages
+from installer.inventory import schema
 from installer.runner.engine import plugin_facts
 from tests.paths import PLAYBOOKS, ROLES, ROOT
 
@@ -23,8 +25,33 @@ def test_defaults_readme_and_argument_specs_agree(role):
         assert name.startswith(role.name + "_"), f"{name} lacks the prefix {role.name}_"
         assert f"`{name}`" in readme, f"{name} is not in {role.name}/README.md"
         assert name in specs, f"{name} is not in {role.name}/meta/argument_specs.yml"
-    own = {name for name in specs if name.startswith(role.name + "_")}
+    own = {name for name in specs if name.startswith(role.name + "_") and name not in schema.variables()}
     assert own == set(defaults), "argument_specs declares variables without a default"
+
+
+SETTING_DEFAULT = re.compile(r"\b([a-z_][a-z0-9_]*)\s*\|\s*default\(")
+
+
+def test_no_role_or_playbook_restates_a_settings_default():
+    """The settings' defaults reach the roles from one place (kinstall_lib's generated defaults,
+    every role's dependency; a kinstall run passes every resolved setting): a `| default(...)` of
+    a setting that has one would be a second, free to drift (verify once assumed calico's backend
+    was bird where the schema says vxlan)."""
+    with_default = {name for name in schema.variables() if schema.default(name) is not None}
+    found = []
+    for path in sorted([*ROLES.rglob("*.yml"), *ROLES.rglob("*.j2"), *PLAYBOOKS.glob("*.yml")]):
+        if path == ROLES / "kinstall_lib" / "defaults" / "main.yml":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            found += [f"{path.relative_to(ROOT)}:{number}: {m[1]}" for m in SETTING_DEFAULT.finditer(line)
+                      if m[1] in with_default]
+    assert found == []
+    for role in ROLES.iterdir():
+        if role.name != "kinstall_lib":
+            meta = yaml.safe_load((role / "meta" / "main.yml").read_text())
+            assert "kinstall_lib" in meta["dependencies"], f"{role.name} does not get the settings' defaults"
+    # the check can fail: a restated default is found
+    assert SETTING_DEFAULT.search("{{ local_release_dir | default('/tmp') }}")[1] in with_default
 
 
 def test_playbooks_are_named_after_stages_or_operations():
