@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 class Port:
     protocol: str  # tcp | udp | ip (an IP protocol number, e.g. 4 for IPIP)
     port: int | str
-    hosts: str  # which hosts listen/accept: "all", "control_plane", "controllers", ...
+    hosts: str  # which hosts listen/accept: "all", "control_plane", or one of the plugin's groups
     purpose: str
     owners: tuple[str, ...] = ()  # process names (prefixes) that may hold it: the plugin's own
 
@@ -56,6 +57,15 @@ class NetworkPlugin:
     images: tuple[Image, ...] = ()  # every image its manifests run, pinned
     alternative: str = ""  # the nearest maintained choice, for legacy plugins
     notes: str = ""
+    # The check of its own health on each Kubernetes host (roles/verify's kinstall_verify_host), and
+    # why that check is skipped for the cluster's settings ("" runs it).
+    host_check: str = ""
+    host_check_off: Callable[[dict], str] | None = None
+    # The check of its state through the API (installer/verify/plugin.py).
+    api_check: str = ""
+    # What `kinstall reset` removes of it from a host: network links, iptables chain name prefixes.
+    reset_links: tuple[str, ...] = ()
+    reset_chains: tuple[str, ...] = ()
 
     def supports_minor(self, minor: tuple[int, int]) -> bool:
         low, high = self.kube_minors

@@ -4,6 +4,11 @@ OWNERS = ("bird", "calico-node", "calico-typha")
 
 _MODES = ["Always", "CrossSubnet", "Never"]
 
+def _no_bgp(settings: dict) -> str:
+    backend = settings.get("calico_network_backend", "vxlan")
+    return "" if backend == "bird" else f"Calico's {backend} backend runs no BGP (calico_network_backend)"
+
+
 PLUGIN = NetworkPlugin(
     name="calico",
     title="Calico",
@@ -87,4 +92,8 @@ PLUGIN = NetworkPlugin(
         Image("calico-kube-controllers", "quay_image_repo", "calico/kube-controllers", "v3.32.1"),
         Image("calico-typha", "quay_image_repo", "calico/typha", "v3.32.1", enabled_by="typha_enabled"),
     ),
+    host_check="calico-bgp",
+    host_check_off=_no_bgp,
+    reset_links=("tunl0", "vxlan.calico"),
+    reset_chains=("cali-", "cali:"),
 )

@@ -62,4 +62,6 @@ PLUGIN = NetworkPlugin(
     alternative="calico with calico_network_backend: bird and calico_ipip_mode/calico_vxlan_mode: Never "
     "(the maintained form of Romana's routed L3 model)",
     notes="Unmaintained since 2018 (last release v2.0.2). Pinned, offered only on Kubernetes 1.15.",
+    api_check="romana",
+    reset_chains=("ROMANA",),
 )

@@ -18,7 +18,7 @@ from pathlib import Path
 import ansible_runner
 import yaml
 
-from installer import artifacts, components, images, paths, stages, state
+from installer import artifacts, components, images, paths, plugins, stages, state
 from installer import plan as planning
 from installer.errors import ExitCode, InvalidInput, UsageError
 from installer.inventory import schema
@@ -139,7 +139,8 @@ def extravars(cluster: Cluster, run_id: str, run_stages: list[str] | None = None
                   kinstall_image_refs=images.references(cluster),
                   kinstall_download_source=components.download_source(cluster.settings),
                   kinstall_download_cache=str(paths.cache() / "files"),
-                  kinstall_run_stages=_fetch_for(run_stages))
+                  kinstall_run_stages=_fetch_for(run_stages),
+                  kinstall_reset_leftovers=reset_leftovers())
     if values["kinstall_download_source"] == "bundle":
         values["kinstall_bundle_dir"] = str(artifacts.bundle_dir(cluster))
     if cluster_directory is not None:
@@ -174,7 +175,16 @@ def plugin_facts(plugin, settings: dict | None = None) -> dict:
             "sysctls": sysctls,
             "kernel_modules": plugin.host_settings.get("kernel_modules", []),
             "max_kernel": plugin.host_settings.get("max_kernel", ""),
-            "min_kernel": plugin.host_settings.get("min_kernel", "")}
+            "min_kernel": plugin.host_settings.get("min_kernel", ""),
+            "host_check": plugin.host_check,
+            "host_check_off": plugin.host_check_off(settings or {}) if plugin.host_check_off else ""}
+
+
+def reset_leftovers() -> dict:
+    """What reset removes of any network plugin (a host may carry one the cluster ran before)."""
+    every = list(plugins.REGISTRY.values())
+    return {"links": sorted({link for p in every for link in p.reset_links}),
+            "chains": sorted({chain for p in every for chain in p.reset_chains})}
 
 
 def _select(options: RunRequest, history: list[RunRecord], plan: Plan,

@@ -117,7 +117,8 @@ def _plugin_checks(kubeconfig: Path, found: list, cluster) -> list:
 
     if _api_unanswered(found):
         return []
-    return plugin_checks.run(api_checks.connect(kubeconfig), cluster.plugin.name, cluster.groups.get(CLUSTER, []))
+    return plugin_checks.run(api_checks.connect(kubeconfig), cluster.plugin.api_check,
+                             cluster.groups.get(CLUSTER, []))
 
 
 def _function_checks(kubeconfig: Path, found: list, skip: bool, run_exit_code: int, image: str, dns_domain: str,

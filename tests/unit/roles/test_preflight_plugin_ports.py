@@ -33,7 +33,7 @@ def test_every_tcp_and_udp_port_of_the_plugin_is_checked_on_the_hosts_that_run_i
     plugin = plugins.get(name)
     everywhere = {(p.protocol, p.port) for p in plugin.ports if p.hosts == "all" and p.protocol != "ip"}
     control = {(p.protocol, p.port) for p in plugin.ports if p.hosts == "control_plane"}
-    controllers = {(p.protocol, p.port) for p in plugin.ports if p.hosts == "controllers"}
+    controllers = {(p.protocol, p.port) for p in plugin.ports if p.hosts in plugin.groups}
     assert ports_checked(plugin, ["node"], ["kube_node"]) == everywhere
     assert ports_checked(plugin, ["control plane", "node"], ["kube_control_plane"]) == everywhere | control
     assert ports_checked(plugin, ["node"], ["kube_node", "contrail_controller"]) == everywhere | controllers

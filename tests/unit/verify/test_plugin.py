@@ -4,6 +4,7 @@ api.HostList, api.IPAMNetworkResponse, api.IPAMBlocksResponse)."""
 
 import copy
 
+from installer import plugins
 from installer.verify import api, plugin
 from tests.standins.recorded_api import RecordedApi
 
@@ -29,7 +30,8 @@ HEALTHY = {
 
 def _check(tmp_path, responses, nodes=("node1", "node2", "node3")):
     with RecordedApi(responses) as server:
-        return plugin.run(api.connect(server.kubeconfig(tmp_path / "kubeconfig")), "romana", list(nodes)), server.requests
+        return plugin.run(api.connect(server.kubeconfig(tmp_path / "kubeconfig")), plugins.get("romana").api_check,
+                          list(nodes)), server.requests
 
 
 def test_every_node_listed_and_every_block_on_a_listed_host_passes(tmp_path):
@@ -59,4 +61,7 @@ def test_a_daemon_that_does_not_answer_fails_saying_where_to_look(tmp_path):
 
 
 def test_other_plugins_have_no_check_through_the_api(tmp_path):
-    assert plugin.run(None, "calico", ["node1"]) == [] and plugin.run(None, "bridge", ["node1"]) == []
+    assert plugin.run(None, plugins.get("calico").api_check, ["node1"]) == []
+    assert plugin.run(None, plugins.get("bridge").api_check, ["node1"]) == []
+    # every check a registry entry names exists
+    assert {p.api_check for p in plugins.REGISTRY.values()} - {""} <= set(plugin.CHECKS)
