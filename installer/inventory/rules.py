@@ -306,9 +306,6 @@ def plugin_groups(ctx: Context):
     plugin = plugins.get(ctx.value("kube_network_plugin"))
     if plugin is None:
         return
-    if plugin.name == "opencontrail" and not ctx.members("contrail_controller"):
-        yield ctx.at("kube_network_plugin", "opencontrail needs controller hosts: put them in the "
-                     "contrail_controller group (it asks for 32 GB of memory on each)", rule="plugin-groups")
     for group in sorted(plugins.all_groups() - set(plugin.groups)):
         if ctx.members(group):
             nodes = set(ctx.members(group)) <= set(ctx.members(CLUSTER))
@@ -316,6 +313,13 @@ def plugin_groups(ctx: Context):
                                f"to {plugin.name}: " + ("its hosts join as nodes, since k8s_cluster holds them" if nodes
                                                         else "kinstall leaves its hosts alone"),
                                severity=WARNING, rule="plugin-groups")
+
+
+def plugin_rules(ctx: Context):
+    """The selected network plugin's own rules (its registry entry's NetworkPlugin.rules)."""
+    plugin = plugins.get(ctx.value("kube_network_plugin"))
+    for rule in plugin.rules if plugin else ():
+        yield from rule(ctx)
 
 
 def tenant_isolation(ctx: Context):
@@ -328,24 +332,6 @@ def tenant_isolation(ctx: Context):
     yield ctx.at(where, f"{plugin.name} cannot isolate tenants ({plugin.network_policy}), so the {len(tenants)} "
                  f"tenant(s) in tenants: would share one open network; choose a plugin that isolates them "
                  f"({able}) or remove tenants:", rule="tenant-isolation")
-
-
-def calico_encapsulation(ctx: Context):
-    if ctx.value("kube_network_plugin") != "calico":
-        return
-    backend, ipip, vxlan = (ctx.value(k) for k in ("calico_network_backend", "calico_ipip_mode", "calico_vxlan_mode"))
-    if None in (backend, ipip, vxlan):
-        return
-    if ipip != "Never" and vxlan != "Never":
-        yield ctx.at("calico_ipip_mode", f"calico_ipip_mode is {ipip} and calico_vxlan_mode is {vxlan}; an IP pool "
-                     "uses one encapsulation: set the other to Never", rule="calico-mode")
-    if ipip != "Never" and backend != "bird":
-        yield ctx.at("calico_ipip_mode", f"calico_ipip_mode {ipip} needs calico_network_backend: bird (IPIP routes "
-                     f"are learnt over BGP), not {backend}", rule="calico-mode")
-    if backend == "bird" and ipip == "Never" and vxlan != "Never":
-        yield ctx.at("calico_vxlan_mode", "calico_network_backend bird with VXLAN encapsulation: use "
-                     "calico_network_backend: vxlan for VXLAN, or set calico_vxlan_mode: Never for pure BGP routing",
-                     severity=WARNING, rule="calico-mode")
 
 
 def component_versions(ctx: Context):
@@ -518,14 +504,6 @@ def metrics_server_tls(ctx: Context):
                      severity=WARNING, rule="metrics-server-tls")
 
 
-def romana_route_publisher(ctx: Context):
-    if ctx.value("kube_network_plugin") == "romana" and ctx.value("romana_route_publisher") \
-            and not ctx.value("romana_publisher_neighbors"):
-        yield ctx.at("romana_route_publisher", "romana_route_publisher is true but romana_publisher_neighbors is "
-                     "empty, so the publisher would announce the nodes' blocks to no router: list the routers' "
-                     "addresses", rule="romana-publisher")
-
-
 # ---------------------------------------------------------------- paths reset removes
 
 # System directories: `kinstall reset` removes etcd_data_dir and local_release_dir whole, so
@@ -590,9 +568,8 @@ def kubespray_names(ctx: Context):
 RULES = (
     kubespray_names, groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
-    plugin_groups, tenant_isolation, calico_encapsulation, component_versions, runtime_cri, download_source,
-    storage_classes, removable_paths,
-    romana_route_publisher, addon_release, metrics_server_tls,
+    plugin_groups, plugin_rules, tenant_isolation, component_versions, runtime_cri, download_source,
+    storage_classes, removable_paths, addon_release, metrics_server_tls,
 )
 
 

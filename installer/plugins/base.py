@@ -63,6 +63,9 @@ class NetworkPlugin:
     host_check_off: Callable[[dict], str] | None = None
     # The check of its state through the API (installer/verify/plugin.py).
     api_check: str = ""
+    # Its own inventory rules, run by validate when it is selected: functions of validate's rule
+    # context (ctx.value, ctx.at, ctx.members) that yield findings.
+    rules: tuple[Callable, ...] = ()
     # What `kinstall reset` removes of it from a host: network links, iptables chain name prefixes.
     reset_links: tuple[str, ...] = ()
     reset_chains: tuple[str, ...] = ()

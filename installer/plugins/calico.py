@@ -4,6 +4,23 @@ OWNERS = ("bird", "calico-node", "calico-typha")
 
 _MODES = ["Always", "CrossSubnet", "Never"]
 
+def _encapsulation(ctx):
+    """One encapsulation an IP pool, IPIP only over BGP, VXLAN with the vxlan backend."""
+    backend, ipip, vxlan = (ctx.value(k) for k in ("calico_network_backend", "calico_ipip_mode", "calico_vxlan_mode"))
+    if None in (backend, ipip, vxlan):
+        return
+    if ipip != "Never" and vxlan != "Never":
+        yield ctx.at("calico_ipip_mode", f"calico_ipip_mode is {ipip} and calico_vxlan_mode is {vxlan}; an IP pool "
+                     "uses one encapsulation: set the other to Never", rule="calico-mode")
+    if ipip != "Never" and backend != "bird":
+        yield ctx.at("calico_ipip_mode", f"calico_ipip_mode {ipip} needs calico_network_backend: bird (IPIP routes "
+                     f"are learnt over BGP), not {backend}", rule="calico-mode")
+    if backend == "bird" and ipip == "Never" and vxlan != "Never":
+        yield ctx.at("calico_vxlan_mode", "calico_network_backend bird with VXLAN encapsulation: use "
+                     "calico_network_backend: vxlan for VXLAN, or set calico_vxlan_mode: Never for pure BGP routing",
+                     severity="warning", rule="calico-mode")
+
+
 def _no_bgp(settings: dict) -> str:
     backend = settings.get("calico_network_backend", "vxlan")
     return "" if backend == "bird" else f"Calico's {backend} backend runs no BGP (calico_network_backend)"
@@ -92,6 +109,7 @@ PLUGIN = NetworkPlugin(
         Image("calico-kube-controllers", "quay_image_repo", "calico/kube-controllers", "v3.32.1"),
         Image("calico-typha", "quay_image_repo", "calico/typha", "v3.32.1", enabled_by="typha_enabled"),
     ),
+    rules=(_encapsulation,),
     host_check="calico-bgp",
     host_check_off=_no_bgp,
     reset_links=("tunl0", "vxlan.calico"),

@@ -11,6 +11,12 @@ AGENT_IMAGES = ("node-init", "nodemgr", "vrouter-kernel-init", "kubernetes-cni-i
 
 OWNERS = ("contrail", "java", "beam.smp", "redis", "python3", "vrouter")
 
+def _controllers(ctx):
+    if not ctx.members("contrail_controller"):
+        yield ctx.at("kube_network_plugin", "opencontrail needs controller hosts: put them in the "
+                     "contrail_controller group (it asks for 32 GB of memory on each)", rule="plugin-groups")
+
+
 PLUGIN = NetworkPlugin(
     name="opencontrail",
     title="OpenContrail (Tungsten Fabric)",
@@ -67,6 +73,7 @@ PLUGIN = NetworkPlugin(
             for name in AGENT_IMAGES),
     alternative="calico with VXLAN encapsulation, or OpenSDN / OVN-Kubernetes / Kube-OVN for a vRouter-style overlay",
     notes="Unmaintained (continued as OpenSDN). Pinned, offered only on Kubernetes 1.21 and kernels <= 5.15.",
+    rules=(_controllers,),
     host_check="contrail",
     reset_chains=("contrail",),
 )

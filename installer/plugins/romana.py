@@ -2,6 +2,13 @@ from installer.plugins.base import Image, NetworkPlugin, Port
 
 OWNERS = ("romana", "etcd")
 
+def _route_publisher(ctx):
+    if ctx.value("romana_route_publisher") and not ctx.value("romana_publisher_neighbors"):
+        yield ctx.at("romana_route_publisher", "romana_route_publisher is true but romana_publisher_neighbors is "
+                     "empty, so the publisher would announce the nodes' blocks to no router: list the routers' "
+                     "addresses", rule="romana-publisher")
+
+
 PLUGIN = NetworkPlugin(
     name="romana",
     title="Romana",
@@ -62,6 +69,7 @@ PLUGIN = NetworkPlugin(
     alternative="calico with calico_network_backend: bird and calico_ipip_mode/calico_vxlan_mode: Never "
     "(the maintained form of Romana's routed L3 model)",
     notes="Unmaintained since 2018 (last release v2.0.2). Pinned, offered only on Kubernetes 1.15.",
+    rules=(_route_publisher,),
     api_check="romana",
     reset_chains=("ROMANA",),
 )
