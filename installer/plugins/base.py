@@ -60,6 +60,7 @@ class NetworkPlugin:
     # The check of its own health on each Kubernetes host (roles/verify's kinstall_verify_host), and
     # why that check is skipped for the cluster's settings ("" runs it).
     host_check: str = ""
+    host_check_title: str = ""  # how verify's report names it
     host_check_off: Callable[[dict], str] | None = None
     # The check of its state through the API (installer/verify/plugin.py).
     api_check: str = ""

@@ -111,6 +111,7 @@ PLUGIN = NetworkPlugin(
     ),
     rules=(_encapsulation,),
     host_check="calico-bgp",
+    host_check_title="Calico BGP sessions",
     host_check_off=_no_bgp,
     reset_links=("tunl0", "vxlan.calico"),
     reset_chains=("cali-", "cali:"),

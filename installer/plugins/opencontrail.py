@@ -75,5 +75,6 @@ PLUGIN = NetworkPlugin(
     notes="Unmaintained (continued as OpenSDN). Pinned, offered only on Kubernetes 1.21 and kernels <= 5.15.",
     rules=(_controllers,),
     host_check="contrail",
+    host_check_title="contrail-status",
     reset_chains=("contrail",),
 )

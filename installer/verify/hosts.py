@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from installer import plugins
 from installer.verify.results import FAIL, PASS, SKIP, Result
 
+# The network plugins' host checks, reported in the group "plugin", named by their registry entries.
+PLUGIN_CHECKS = {p.host_check: p.host_check_title for p in plugins.REGISTRY.values() if p.host_check}
 NAMES = {"etcd": "etcd member", "containerd": "containerd", "kubelet": "kubelet", "api": "API through the host's path",
-         "certificates": "certificate expiry", "calico-bgp": "Calico BGP sessions", "contrail": "contrail-status"}
-PLUGIN_CHECKS = ("calico-bgp", "contrail")  # reported in the group "plugin"
+         "certificates": "certificate expiry", **PLUGIN_CHECKS}
 
 
 def read(path: Path, hosts: list[str], etcd_hosts: list[str], left_out: list[str] = ()) -> list[Result]:
