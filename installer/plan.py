@@ -76,7 +76,10 @@ def _batches(stage: stages.Stage, hosts: list[str], cluster: Cluster) -> list[li
 
 
 def stage_plan(stage: stages.Stage, cluster: Cluster) -> StagePlan:
-    """One stage for this cluster: its definition's host pattern evaluated on the inventory's groups."""
+    """One stage for this cluster: its definition's host pattern evaluated on the inventory's groups
+    (an operation whose command names its host runs with no hosts planned: nothing to evaluate)."""
+    if stage.hosts == stages.NAMED_BY_COMMAND:
+        return StagePlan(stage.name, stage.summary, stage.hosts, [], [])
     hosts = stages.select(stage.hosts, stage_groups(cluster), list(cluster.hosts))
     off = stage.off(cluster) if stage.off else ""
     if off or not hosts:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 # Plugin.groups), a group kinstall declares for Ansible beside the inventory's (Cluster.ansible_overlay).
 PLUGIN_HOSTS = "kinstall_plugin_hosts"
 EVERY_HOST = f"k8s_cluster:etcd:{PLUGIN_HOSTS}"
+# An operation whose hosts its command names (remove-node NODE): planned to run, never evaluated.
+NAMED_BY_COMMAND = ""
 
 # How the plan shows a stage's hosts batched (the playbooks' plays do the batching):
 TOGETHER = "together"  # every host at once
@@ -86,7 +88,9 @@ OPERATIONS = (
     Stage("etcd-snapshot", "save a snapshot of etcd's data and fetch it to the controller", hosts="etcd"),
     Stage("etcd-restore", "restore every etcd member from a snapshot", hosts="etcd"),
     Stage("reset", "wipe Kubernetes, etcd and the container runtime from the hosts"),
-    Stage("remove-node", "drain a node, delete it from Kubernetes and etcd, reset its host", hosts="localhost"),
+    # From the controller (drain, delete, etcd member removal through the others), then the node's reset:
+    # the node its command names, so no pattern of the inventory's groups.
+    Stage("remove-node", "drain a node, delete it from Kubernetes and etcd, reset its host", hosts=NAMED_BY_COMMAND),
     Stage("certs-check", "every certificate on the hosts with its expiry", hosts="k8s_cluster:etcd"),
     Stage("certs-renew", "renew etcd's certificates near expiry and every kubeadm certificate",
           hosts="etcd:kube_control_plane"),
@@ -153,5 +157,6 @@ def markdown() -> str:
         rows.append(f"| {number} | {stage.name} | {stage.summary} | `{stage.hosts}` | {_BATCHING[stage.batching]} | "
                     f"{'; or '.join(idle) or 'its pattern matches no host'} |")
     rows += ["", "| operation | what it does | hosts (Ansible pattern) |", "|---|---|---|"]
-    rows += [f"| {op.name} | {op.summary} | `{op.hosts}` |" for op in OPERATIONS]
+    rows += [f"| {op.name} | {op.summary} | {f'`{op.hosts}`' if op.hosts else 'the node its command names'} |"
+             for op in OPERATIONS]
     return "\n".join([TABLE_START, *rows, TABLE_END])

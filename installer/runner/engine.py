@@ -343,8 +343,8 @@ def run_playbook(directory: Path, playbook_dir: Path, planned: list[StagePlan]) 
                                                           "stage " + stage.name + ": {{ kinstall_plan_pattern }} is "
                                                           "{{ query('inventory_hostnames', kinstall_plan_pattern) | "
                                                           "sort | join(', ') }} for Ansible"},
-                          "when": "query('inventory_hostnames', kinstall_plan_pattern) | sort != "
-                                  "kinstall_plan_hosts | sort",
+                          "when": "kinstall_plan_pattern and query('inventory_hostnames', kinstall_plan_pattern) "
+                                  "| sort != kinstall_plan_hosts | sort",
                           "run_once": True}]})
         plays.append({"ansible.builtin.import_playbook": str((playbook_dir / f"{stage.name}.yml").resolve()),
                       "vars": {"kinstall_stage": stage.name}})
@@ -370,7 +370,7 @@ def stages_done(history: list[records.RunRecord], running: list[str]) -> list[st
 def _run_stages(cluster, options, record, planned: list[StagePlan], directory, interrupt, listener, history,
                 sources, worker_batch: int, second_run: bool) -> str:
     selected = [stage.name for stage in planned]
-    runnable = [s.name for s in planned if s.hosts and (options.playbook_dir / f"{s.name}.yml").exists()]
+    runnable = [s.name for s in planned if not s.skipped and (options.playbook_dir / f"{s.name}.yml").exists()]
     why = {s.name: s.skipped or f"no playbook {s.name}.yml yet" for s in planned}
     eta = _eta_from(history, runnable) if not second_run else (lambda stage, elapsed: None)
     ident = "second-run" if second_run else "run"

@@ -65,7 +65,7 @@ def test_the_plan_reads_host_patterns_as_ansible_does(layout, write, tmp_path):
     cluster = _cluster(layout, write)
     inventory = InventoryManager(loader=DataLoader(), sources=_ansible_sources(cluster, tmp_path))
     groups = plan.stage_groups(cluster)
-    patterns = {s.hosts for s in stages.STAGES + stages.OPERATIONS if s.hosts != "localhost"} | {
+    patterns = {s.hosts for s in stages.STAGES + stages.OPERATIONS if s.hosts != stages.NAMED_BY_COMMAND} | {
         "etcd[0]", "kube_control_plane[0]", "kube_control_plane[1:]", "etcd[0:1]", "etcd[-1]", "kube_node:&etcd",
         "all:!etcd", "k8s_cluster:!kube_node:!kube_control_plane"}
     for pattern in sorted(patterns):
@@ -96,7 +96,7 @@ def test_the_playbooks_run_each_stage_on_the_plans_hosts(layout, write, tmp_path
     run at all; the others' playbooks select exactly the planned hosts."""
     cluster = _cluster(layout, write)
     made = plan.make(cluster)
-    operations = [op for op in stages.OPERATIONS if op.hosts != "localhost"]  # remove-node: the host named
+    operations = [op for op in stages.OPERATIONS if op.hosts != stages.NAMED_BY_COMMAND]  # not remove-node
     books = [str(PLAYBOOKS / s.playbook) for s in stages.STAGES + tuple(operations)]
     listed = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "--list-hosts",

@@ -177,6 +177,9 @@ def test_stage_selection_keeps_the_plans_order():
     assert selected == [s for s in made.stages if s.name in ("os", "verify")]  # the plan's, not derived again
     operation, _ = engine._select(engine.RunRequest(Kind.OPERATION, operation="etcd-snapshot"), [], made, cluster)
     assert [(s.name, s.hosts) for s in operation] == [("etcd-snapshot", ["cp1", "cp2", "cp3"])]
+    # remove-node runs on the node its command names: planned to run, not skipped for want of a pattern
+    operation, _ = engine._select(engine.RunRequest(Kind.OPERATION, operation="remove-node"), [], made, cluster)
+    assert [(s.name, s.skipped) for s in operation] == [("remove-node", "")]
     with pytest.raises(UsageError, match="unknown stage bogus; the stages are: preflight, os"):
         engine.parse_stages("os,bogus")
 
