@@ -343,8 +343,8 @@ def run_playbook(directory: Path, playbook_dir: Path, planned: list[StagePlan]) 
                                                           "stage " + stage.name + ": {{ kinstall_plan_pattern }} is "
                                                           "{{ query('inventory_hostnames', kinstall_plan_pattern) | "
                                                           "sort | join(', ') }} for Ansible"},
-                          "when": "kinstall_plan_pattern and query('inventory_hostnames', kinstall_plan_pattern) "
-                                  "| sort != kinstall_plan_hosts | sort",
+                          "when": "kinstall_plan_pattern | length > 0 and query('inventory_hostnames', "
+                                  "kinstall_plan_pattern) | sort != kinstall_plan_hosts | sort",
                           "run_once": True}]})
         plays.append({"ansible.builtin.import_playbook": str((playbook_dir / f"{stage.name}.yml").resolve()),
                       "vars": {"kinstall_stage": stage.name}})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from installer import plan
+from installer import plan, stages
 from installer.errors import ExitCode, UsageError
 from installer.inventory.validate import validate
 from installer.runner import engine, events, progress, records, report
@@ -140,6 +140,32 @@ def test_the_run_playbook_imports_each_stage_after_its_marker_with_the_plans_hos
     assert all(p["gather_facts"] is False and p["hosts"] == "all" for p in plays[::2])
     # the marker holds Ansible to the plan: the stage's pattern and the hosts the plan gave it
     assert plays[2]["vars"] == {"kinstall_plan_pattern": "etcd", "kinstall_plan_hosts": ["cp1", "cp2", "cp3"]}
+
+
+def test_the_marker_play_lets_the_plans_hosts_run_and_stops_other_hosts(tmp_path):
+    """The run playbook, run by ansible-playbook on local hosts: a stage whose pattern Ansible
+    resolves to the plan's hosts runs, as does an operation whose command names its host (no
+    pattern); a stage whose planned hosts differ from Ansible's stops the run, saying so."""
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {
+        "hosts": {name: {"ansible_connection": "local"} for name in ("a", "b", "c")},
+        "children": {"g1": {"hosts": {"a": None, "b": None}}, "g2": {"hosts": {"c": None}}}}}))
+    for name in ("one", "two"):
+        (tmp_path / f"{name}.yml").write_text(yaml.safe_dump([{"name": name, "hosts": "all", "gather_facts": False,
+                                                               "tasks": [{"ansible.builtin.debug": {"msg": name}}]}]))
+
+    def run(*planned):
+        playbook = engine.run_playbook(tmp_path, tmp_path, list(planned))
+        return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i",
+                               str(tmp_path / "inventory.yml"), str(playbook)], capture_output=True, text=True)
+
+    agreed = run(plan.StagePlan("one", "", "g1:g2[0]", ["a", "b", "c"], []),
+                 plan.StagePlan("two", "", stages.NAMED_BY_COMMAND, [], []))
+    assert agreed.returncode == 0, agreed.stdout
+    assert '"msg": "two"' in agreed.stdout
+    differs = run(plan.StagePlan("one", "", "g1", ["a"], []))
+    assert differs.returncode != 0
+    assert "kinstall's plan and Ansible disagree on the hosts of stage one: g1 is a, b for Ansible" in differs.stdout
+    assert '"msg": "one"' not in differs.stdout
 
 
 def test_no_log_results_never_become_messages():
