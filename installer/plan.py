@@ -38,6 +38,8 @@ class Plan:
     installed: dict | None = None
     # Where the cluster differs from the one Kubespray would build from this inventory.
     kubespray_differences: list[str] = field(default_factory=list)
+    # Said when the cluster's history (read from its hosts) told another story than this controller's.
+    history_note: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -154,6 +156,8 @@ def render(plan: Plan) -> str:
         if was["gone"]:
             lines.append(f"  no longer in the inventory: {_hosts(was['gone'])} (still in the cluster: take them "
                          "out with `kinstall remove-node` while they are listed)")
+    if plan.history_note:
+        lines += ["", f"  {plan.history_note}"]
     up = plan.upgrade_batches
     if plan.installed and plan.installed["kube_version"] not in (None, plan.kube_version):
         heading = (f"  upgrade Kubernetes {plan.installed['kube_version']} -> {plan.kube_version} (installed by run "

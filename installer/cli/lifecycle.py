@@ -23,7 +23,8 @@ STAGES = click.option("--stages", help="Run only these stages (comma-separated, 
 @INVENTORY
 @STAGES
 @click.option("--skip-stages", help="Run every stage but these.")
-@click.option("--limit", help="Only these hosts (an Ansible pattern); the others are not contacted.")
+@click.option("--limit", help="Only these hosts (an Ansible pattern); the others are not contacted, but for the "
+              "cluster's own state (its id, lock and history) on its control planes and etcd members.")
 @click.option("--exclude", metavar="HOST[,HOST]", help="Leave these hosts out of the run, such as an unreachable one "
               "while new hosts are added: they are not contacted, and what they need waits for a run with them.")
 @click.option("--resume", is_flag=True, help="Continue the cluster's last failed or interrupted run from its "
@@ -82,7 +83,7 @@ def _run_plan(ctx, inventory: str, request, yes: bool, output: str, overrides: d
     the API checks after the verify stage."""
     from installer import plan as planning
     from installer.lifecycle import preconditions
-    from installer.runner import engine, progress, report
+    from installer.runner import custody, engine, progress, report
     from installer.verify import results as verdicts
     from installer.verify import run as verification
 
@@ -91,20 +92,24 @@ def _run_plan(ctx, inventory: str, request, yes: bool, output: str, overrides: d
     cluster = result.cluster
     assert cluster is not None  # prepare raised otherwise
     emit: Callable
-    if output == "json":
-        emit = progress.JsonLines(click.echo)
-        click.echo(json.dumps({"type": "plan", **made.as_dict(), "excluded": request.exclude}))
-    else:
-        if result.report.warnings:
-            click.echo(result.report.as_text(), err=True)
-        click.echo(planning.render(made))
-        if request.exclude:
-            click.echo(f"\n  left out of this run: {', '.join(request.exclude)} (not contacted; what they need of "
-                       "this run, such as routes to new nodes' pods, waits for a run that includes them)")
-        click.echo("")
-        emit = (progress.LiveLine if sys.stdout.isatty() else progress.PlainLines)(click.echo)
-        _confirm("Run these stages on the hosts?", yes, ask_only_on_a_terminal=True)
-    record = engine.up(cluster, request, emit, plan=made)
+    with engine.hold(cluster, request) as held:
+        made = preconditions.against_the_cluster(cluster, made)
+        if output == "json":
+            emit = progress.JsonLines(click.echo)
+            click.echo(json.dumps({"type": "plan", **made.as_dict(), "excluded": request.exclude}))
+        else:
+            if result.report.warnings:
+                click.echo(result.report.as_text(), err=True)
+            click.echo(planning.render(made))
+            if request.exclude:
+                click.echo(f"\n  left out of this run: {', '.join(request.exclude)} (not contacted; what they need "
+                           "of this run, such as routes to new nodes' pods, waits for a run that includes them)")
+            if held.took_over:
+                click.echo(f"\n  {custody.took_over_line(held.took_over)}")
+            click.echo("")
+            emit = (progress.LiveLine if sys.stdout.isatty() else progress.PlainLines)(click.echo)
+            _confirm("Run these stages on the hosts?", yes, ask_only_on_a_terminal=True)
+        record = engine.up(cluster, request, emit, plan=made, held=held)
     click.echo(json.dumps({"type": "record", **asdict(record)}) if output == "json" else report.render(record))
     found, exit_code = verification.after_up(cluster, record)
     if found is not None:
@@ -234,8 +239,8 @@ def etcd_snapshot(ctx, inventory):
     (<cluster state>/etcd-snapshots/, mode 0600: it holds every Secret of the cluster)."""
     from installer.lifecycle import after
 
-    cluster, record = _run_operation(inventory, "etcd-snapshot", {}, None, True)
-    newest = after.newest_snapshot(cluster) if record.exit_code == 0 else None
+    _, record = _run_operation(inventory, "etcd-snapshot", {}, None, True)
+    newest = after.newest_snapshot(record) if record.exit_code == 0 else None
     if newest is not None:
         click.echo(f"snapshot: {newest}")
     ctx.exit(record.exit_code)

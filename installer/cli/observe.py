@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from installer.cli.base import FORMAT, INVENTORY, cli, command_line, valid_cluster
-from installer.errors import UsageError
+from installer.errors import KinstallError, UsageError
 
 
 @cli.group()
@@ -25,10 +25,17 @@ def runs_list(inventory, output_format):
     """Runs of the cluster of INVENTORY, or of every cluster, oldest first."""
     from installer import state
     from installer.inventory.validate import require_valid
-    from installer.runner import records, report
+    from installer.runner import custody, records, report
 
     if inventory:
-        found = records.for_cluster(state.of(require_valid(inventory).cluster))
+        cluster = require_valid(inventory).cluster
+        try:  # the cluster's own history first: it holds the runs of every controller
+            with custody.held(cluster, records.new_run_id(), command_line("runs list"), [], lock=False):
+                pass
+        except KinstallError as error:
+            click.echo(f"kinstall: the cluster's own history could not be read, so this is this controller's copy "
+                       f"alone: {error.message}", err=True)
+        found = records.for_cluster(state.of(cluster))
     else:
         found = records.everywhere()
     if output_format == "json":

@@ -15,7 +15,7 @@ def reset_done(cluster, exit_code: int, limit: str | None) -> None:
         shutil.rmtree(state.of(cluster) / "kubeconfig", ignore_errors=True)
 
 
-def newest_snapshot(cluster) -> Path | None:
-    """The snapshot `kinstall etcd snapshot` fetched last (<cluster state>/etcd-snapshots/)."""
-    directory = state.of(cluster) / "etcd-snapshots"
-    return max(directory.glob("*.db"), key=lambda p: p.stat().st_mtime, default=None)
+def newest_snapshot(record) -> Path | None:
+    """The snapshot an `etcd snapshot` run fetched, as its record says (runner/engine.py)."""
+    path = record.inputs.get("snapshot", {}).get("path")
+    return Path(path) if path else None

@@ -23,6 +23,19 @@ def prepare(inventory: str, excluded: list[str], overrides: dict | None = None) 
     return result, planning.make(cluster, existing.installed(cluster))
 
 
+def against_the_cluster(cluster, made: planning.Plan) -> planning.Plan:
+    """The checks and the plan again, once the run holds the cluster and has read its history
+    from its hosts: where that history and this controller's disagree, the cluster's wins."""
+    existing.refuse_changes(cluster)
+    again = planning.make(cluster, existing.installed(cluster))
+    if again.installed != made.installed:
+        was = made.installed["run"] if made.installed else "none"
+        now = again.installed["run"] if again.installed else "none"
+        again.history_note = (f"the cluster's own history differs from this controller's (its last install: run "
+                              f"{now}; this controller knew: {was}): this plan follows the cluster's")
+    return again
+
+
 def refuse_exclusions(cluster, excluded: list[str]) -> None:
     """--exclude names hosts of the inventory, and not the first control plane, which acts for
     the cluster (joins, manifests, drains): a run cannot go on without it."""

@@ -8,9 +8,11 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,7 +27,7 @@ from installer.inventory import schema
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import find_inventory_file
 from installer.plan import Plan, StagePlan
-from installer.runner import events, records
+from installer.runner import custody, events, records
 from installer.runner.events import RunCollector, StageCollector
 from installer.runner.kinds import Kind
 from installer.runner.lock import ClusterLock
@@ -123,7 +125,7 @@ def forks(hosts: int) -> int:
 
 
 def extravars(cluster: Cluster, run_id: str, run_stages: list[str] | None = None,
-              cluster_directory: Path | None = None) -> dict:
+              cluster_directory: Path | None = None, pki: Path | None = None) -> dict:
     """The cluster's resolved settings (defaults included) for the roles, plus run context: the
     files to fetch (artifacts.py is their one source), where the controller caches them and keeps
     the cluster's certificates."""
@@ -144,7 +146,8 @@ def extravars(cluster: Cluster, run_id: str, run_stages: list[str] | None = None
     if values["kinstall_download_source"] == "bundle":
         values["kinstall_bundle_dir"] = str(artifacts.bundle_dir(cluster))
     if cluster_directory is not None:
-        values["kinstall_pki_dir"] = str(cluster_directory / "pki")
+        # The cluster's secrets, fetched for this run alone (runner/custody.py)
+        values["kinstall_pki_dir"] = str(pki or cluster_directory / "pki")
         values["kinstall_cluster_dir"] = str(cluster_directory)
     return values
 
@@ -247,13 +250,38 @@ class _Interrupt:
             signal.signal(sig, handler)
 
 
-def up(cluster: Cluster, options: RunRequest, listener=lambda progress: None, plan: Plan | None = None) -> RunRecord:
+@contextmanager
+def hold(cluster: Cluster, options: RunRequest):
+    """The cluster held for one run: this controller's lock (an flock: one run at a time here),
+    then the cluster's own (custody.held): its id and history, and for a run that changes the
+    hosts its lock and secrets. `status`, which refreshes every few seconds, reads this
+    controller's copy of the history instead."""
+    run_id = records.new_run_id()
+    if options.kind is not Kind.OPERATION:  # before any host is contacted (up checks its final choice again)
+        chosen = [s for s in (options.stages or stages.NAMES) if s not in options.skip_stages]
+        _refuse_unverifiable_files(cluster, options, chosen)
+    with ClusterLock(state.lock_dir(cluster), options.command) as lock:
+        if options.kind is Kind.STATUS:
+            directory = state.of(cluster)
+            yield custody.Held("", directory, directory / "pki", run_id, took_over=lock.took_over)
+            return
+        with custody.held(cluster, run_id, options.command, options.exclude,
+                          lock=options.kind.changes_hosts) as held:
+            yield held
+
+
+def up(cluster: Cluster, options: RunRequest, listener=lambda progress: None, plan: Plan | None = None,
+       held: custody.Held | None = None) -> RunRecord:
     """Run `plan` (by default the plan of the cluster as it is): its stages that options select,
-    each on the hosts the plan gives it; a stage the plan skips is recorded as skipped, with why."""
+    each on the hosts the plan gives it; a stage the plan skips is recorded as skipped, with why.
+    `held`: the cluster as the caller holds it (hold()); by default the run holds it itself."""
+    if held is None:
+        with hold(cluster, options) as holding:
+            return up(cluster, options, listener, plan, holding)
     plan = plan if plan is not None else planning.make(cluster)
     inventory_file = find_inventory_file(Path(cluster.inventory_file)).resolve()
-    directory = state.of(cluster)
-    with ClusterLock(directory, options.command) as lock, _Interrupt() as interrupt:
+    directory = held.directory
+    with _Interrupt() as interrupt:
         history = records.for_cluster(directory)
         selected, resumed = _select(options, history, plan, cluster)
         names = [stage.name for stage in selected]
@@ -263,8 +291,12 @@ def up(cluster: Cluster, options: RunRequest, listener=lambda progress: None, pl
             "inventory_sha256": inventory_digest(inventory_file),
             "kube_version": cluster.release.version, "network_plugin": cluster.plugin.name,
             "components": cluster.components, "stages": names, "limit": options.limit, "exclude": options.exclude,
-            "resumed": resumed,
-            "playbook_dir": str(options.playbook_dir), "lock_taken_over_from": lock.took_over})
+            "resumed": resumed, "cluster_id": held.cluster_id, "controller": socket.gethostname(),
+            "adopted": held.adopted,
+            "playbook_dir": str(options.playbook_dir), "lock_taken_over_from": held.took_over}, run_id=held.run_id)
+        held.record = record
+        if options.operation == "remove-node":  # the node leaves: the cluster's state is not written back to it
+            held.leaving = [str(options.operation_vars.get("kinstall_remove_node"))]
         sources = [str(inventory_file)]
         if cluster.ansible_overlay:  # always: it declares stages.PLUGIN_HOSTS
             overlay = Path(record.directory) / "groups.yml"
@@ -272,7 +304,7 @@ def up(cluster: Cluster, options: RunRequest, listener=lambda progress: None, pl
                                + json.dumps(cluster.ansible_overlay, indent=2) + "\n")
             sources.append(str(overlay))
         try:
-            args = (cluster, options, record, selected, directory, interrupt, listener, history, sources,
+            args = (cluster, options, record, selected, held, interrupt, listener, history, sources,
                     plan.upgrade_batches["worker_batch_size"])
             status = _run_stages(*args, second_run=False)
             if status == records.SUCCESSFUL and options.check_idempotent:
@@ -284,6 +316,11 @@ def up(cluster: Cluster, options: RunRequest, listener=lambda progress: None, pl
                 if status == records.SUCCESSFUL and changed:
                     status = records.NOT_IDEMPOTENT
             record.status = status
+            if options.operation == "etcd-snapshot" and status == records.SUCCESSFUL:
+                # The cluster's history says which controller holds the snapshot, and where.
+                fetched = max((held.directory / "etcd-snapshots").glob("*.db"), key=lambda p: p.stat().st_mtime,
+                              default=None)
+                record.inputs["snapshot"] = {"controller": socket.gethostname(), "path": str(fetched or "")}
         finally:
             if record.status == records.RUNNING:
                 record.status = records.INTERRUPTED
@@ -367,7 +404,7 @@ def stages_done(history: list[records.RunRecord], running: list[str]) -> list[st
     return [name for name in stages.NAMES if name in done or name in running]
 
 
-def _run_stages(cluster, options, record, planned: list[StagePlan], directory, interrupt, listener, history,
+def _run_stages(cluster, options, record, planned: list[StagePlan], held, interrupt, listener, history,
                 sources, worker_batch: int, second_run: bool) -> str:
     selected = [stage.name for stage in planned]
     runnable = [s.name for s in planned if not s.skipped and (options.playbook_dir / f"{s.name}.yml").exists()]
@@ -431,7 +468,7 @@ def _run_stages(cluster, options, record, planned: list[StagePlan], directory, i
         return records.SUCCESSFUL
     if interrupt.flag.is_set():
         return records.INTERRUPTED
-    env = controller_env(directory, len(cluster.hosts))
+    env = controller_env(held.directory, len(cluster.hosts))
     preview = options.kind is Kind.PREVIEW
     if preview:
         env.update(ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS), ANSIBLE_CALLBACKS_ENABLED="kinstall_check_mode",
@@ -441,7 +478,7 @@ def _run_stages(cluster, options, record, planned: list[StagePlan], directory, i
         private_data_dir=str(private), ident=ident,
         playbook=str(run_playbook(private, options.playbook_dir, [s for s in planned if s.name in runnable])),
         project_dir=str(options.playbook_dir.resolve()), inventory=sources,
-        envvars=env, extravars={**extravars(cluster, record.id, selected, directory),
+        envvars=env, extravars={**extravars(cluster, record.id, selected, held.directory, held.pki),
                                 "kinstall_stages_done": stages_done(history, runnable),
                                 # up's verify follows stages that restart services: they may settle
                                 "verify_settle_seconds": VERIFY_SETTLE if options.kind.installs else 0,

@@ -96,10 +96,14 @@ class StageCollector:
         if status == "failed" and data.get("ignore_errors"):
             status = "ok"
         changed = status == "ok" and bool(result.get("changed"))
+        delegated = result.get("_ansible_delegated_vars") or {}
         record = TaskRecord(stage=self.stage.name, host=data.get("host", ""), task=data.get("task", ""),
                             role=data.get("role", ""), duration=round(float(data.get("duration") or 0.0), 3),
                             changed=changed, status="changed" if changed else status,
-                            second_run=self.stage.second_run)
+                            second_run=self.stage.second_run,
+                            on_controller=(delegated.get("ansible_connection") == "local"
+                                           or delegated.get("ansible_host") in ("localhost", "127.0.0.1")
+                                           or str(data.get("task_action", "")).rsplit(".", 1)[-1] == "fetch"))
         self.tasks.append(record)
         if status in ("ok", "failed", "unreachable"):
             self.counts[status] += 1

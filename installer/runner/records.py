@@ -29,6 +29,8 @@ class TaskRecord:
     changed: bool
     status: str  # ok | changed | failed | unreachable | skipped
     second_run: bool = False  # in the idempotency gate's second run of the stage
+    # Ran on the controller for the host (delegated to localhost): what it changed is the controller's.
+    on_controller: bool = False
 
 
 @dataclass
@@ -112,8 +114,8 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(2)
 
 
-def create(cluster_directory: Path, cluster: str, command: str, inputs: dict) -> RunRecord:
-    run_id = new_run_id()
+def create(cluster_directory: Path, cluster: str, command: str, inputs: dict, run_id: str | None = None) -> RunRecord:
+    run_id = run_id or new_run_id()
     directory = cluster_directory / "runs" / run_id
     directory.mkdir(parents=True, mode=0o700)
     record = RunRecord(id=run_id, cluster=cluster, command=command, inputs=inputs, started=time.time(),

@@ -90,6 +90,9 @@ def render(record: RunRecord) -> str:
     kubeconfig = admin_kubeconfig(record)
     if kubeconfig is not None:
         lines.append(f"admin kubeconfig (0600; keep it secret): {kubeconfig}")
+    if record.inputs.get("snapshot", {}).get("path"):
+        snapshot = record.inputs["snapshot"]
+        lines.append(f"etcd snapshot: {snapshot['path']} on the controller {snapshot['controller']}")
     lines.append(f"record: kinstall runs show {record.id}  ({record.directory})")
     return "\n".join(lines)
 

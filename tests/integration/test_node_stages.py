@@ -5,6 +5,7 @@ import http.server
 import itertools
 import json
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -336,10 +337,12 @@ class _Writer(threading.Thread):
             time.sleep(0.5)
 
 
-def test_etcd_grows_to_five_and_upgrades_one_member_at_a_time():
-    """For real, on a lab of five: etcd of three members grows to five with its data kept; an
-    upgrade from Debian bookworm's etcd 3.4.23 to sid's 3.5.30 restarts one member at a time
-    while writes go on without a failure, and a second run changes nothing."""
+def test_etcd_grows_to_five_and_upgrades_one_member_at_a_time(tmp_path):
+    """For real, on a lab of five: etcd of three members grows to five with its data kept, run
+    from a controller that lost its KINSTALL_HOME (the new members' certificates signed by the
+    cluster's CA, which the cluster keeps); an upgrade from Debian bookworm's etcd 3.4.23 to sid's
+    3.5.30 restarts one member at a time while writes go on without a failure, and a second run
+    changes nothing."""
     from installer.lab import files_repo
     from installer.lab import nodes as labs
 
@@ -353,11 +356,16 @@ def test_etcd_grows_to_five_and_upgrades_one_member_at_a_time():
         ssh(access, "node1", "etcdctl.sh put /kinstall-test/kept yes >/dev/null")
 
         labs.up("kinstall-etcd", nodes=5, etcd=5)  # rewrites the inventory: etcd is node1-node5
-        grown = CliRunner().invoke(cli, ["up", str(lab.inventory), "--yes", *stages, "--check-idempotent"])
+        lost = {"KINSTALL_HOME": str(tmp_path / "a-new-home")}  # the controller's state lost
+        grown = CliRunner().invoke(cli, ["up", str(lab.inventory), "--yes", *stages, "--check-idempotent"], env=lost)
         assert grown.exit_code == 0, grown.output
         assert "idempotent: the second run changed nothing" in grown.output
         assert _etcd_members(access, "node5") == ["node1", "node2", "node3", "node4", "node5"]
         assert _etcd_healthy(access) == 5
+        ca = {ssh(access, node.name, "sha256sum < /etc/etcd/pki/ca.crt").stdout for node in lab.nodes}
+        assert len(ca) == 1, ca
+        assert ssh(access, "node5", "openssl verify -CAfile /etc/etcd/pki/ca.crt /etc/etcd/pki/member.crt "
+                                    "/etc/etcd/pki/client.crt").returncode == 0
         assert ssh(access, "node5", "etcdctl.sh get --print-value-only /kinstall-test/kept").stdout.strip() == "yes"
 
         # Edited in place: kinstall keeps a cluster's state (its CA among it) by inventory path.
@@ -421,6 +429,10 @@ def test_an_etcd_snapshot_restored_brings_back_the_data_it_saved(run_lab):
     snapshot = Path(re.search(r"^snapshot: (.+)$", saved.output, re.M).group(1))
     assert snapshot.stat().st_mode & 0o777 == 0o600 and snapshot.parent.stat().st_mode & 0o777 == 0o700
     assert snapshot.stat().st_size > 0
+    # The cluster's history names the controller that holds the snapshot, and where.
+    taken = last_record(run_lab)
+    kept = json.loads(ssh(run_lab, "node1", f"cat /var/lib/kinstall/runs/{taken['id']}.json").stdout)
+    assert kept["inputs"]["snapshot"] == {"controller": socket.gethostname(), "path": str(snapshot)}
     ssh(run_lab, "node1", "etcdctl.sh put /kinstall-test/restore after >/dev/null && "
                           "etcdctl.sh put /kinstall-test/later yes >/dev/null")
 
@@ -446,21 +458,42 @@ def test_an_etcd_snapshot_restored_brings_back_the_data_it_saved(run_lab):
     assert not [t for t in last_record(run_lab)["tasks"] if t["changed"]]
 
 
-def test_the_inventory_copied_elsewhere_cannot_give_running_members_a_new_ca(run_lab, tmp_path):
-    """kinstall keeps a cluster's state (its etcd CA among it) by the inventory's path: a copy of
-    the inventory has a state of its own and a CA of its own. Its run stops before any host
-    changes, naming the members that hold data, and etcd keeps running on its old certificates."""
+def test_the_inventory_copied_elsewhere_runs_the_same_cluster_and_a_lost_ca_is_never_replaced(run_lab, tmp_path):
+    """The cluster keeps its etcd CA itself: the inventory copied to another path, run from another
+    KINSTALL_HOME, finds nothing to change. With the CA gone from every host (pki.tar lost), a run
+    would have to make a new one: it stops before any host changes, naming the members that hold
+    data, and etcd keeps running on its old certificates."""
     certificates = "sha256sum /etc/etcd/pki/*; systemctl show etcd -p ExecMainStartTimestampMonotonic"
     before = {node: ssh(run_lab, node, certificates).stdout for node in run_lab.nodes}
     copy = _variant(run_lab, tmp_path)
-    result = CliRunner().invoke(cli, ["up", copy, "--yes", "--stages", "etcd"])
+    elsewhere = {"KINSTALL_HOME": str(tmp_path / "another-home")}
+    same = CliRunner().invoke(cli, ["up", copy, "--yes", "--stages", "etcd"], env=elsewhere)
+    assert same.exit_code == 0, same.output
+    assert not [t for t in _newest_record(tmp_path / "another-home")["tasks"] if t["changed"]]
+
+    anchors = [node for node in run_lab.nodes
+               if ssh(run_lab, node, "test -e /var/lib/kinstall/pki.tar", check=False).returncode == 0]
+    assert anchors, "no host keeps the cluster's secrets"
+    for node in anchors:
+        ssh(run_lab, node, "mv /var/lib/kinstall/pki.tar /root/pki.tar.kept")
+    try:
+        result = CliRunner().invoke(cli, ["up", copy, "--yes", "--stages", "etcd"], env=elsewhere)
+    finally:
+        for node in anchors:
+            ssh(run_lab, node, "mv /root/pki.tar.kept /var/lib/kinstall/pki.tar")
     assert result.exit_code == 4, result.output
     said = " ".join(result.output.split())
-    assert "node1, node2, node3 hold etcd data and trust another CA than the one kinstall keeps" in said, said
-    assert not [t for t in last_record(run_lab)["tasks"] if t["changed"]]
+    assert "node1, node2, node3 hold etcd data and trust another CA than the cluster's own (none: " \
+           "/var/lib/kinstall/pki.tar is on none of its control planes and etcd members)" in said, said
+    assert not [t for t in _newest_record(tmp_path / "another-home")["tasks"] if t["changed"]]
     assert {node: ssh(run_lab, node, certificates).stdout for node in run_lab.nodes} == before
     health = ssh(run_lab, "node1", "etcdctl.sh endpoint health --cluster 2>&1").stdout
     assert health.count("is healthy") == 3, health
+
+
+def _newest_record(home) -> dict:
+    found = sorted(Path(home).glob("clusters/*/runs/*/record.json"), key=lambda p: p.parent.name)
+    return json.loads(found[-1].read_text())
 
 
 def test_verify_after_the_node_stages_passes_and_names_a_stopped_etcd_member(run_lab, tmp_path):

@@ -10,8 +10,12 @@ import itertools
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
+import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +27,7 @@ from click.testing import CliRunner
 from installer import bundle as bundles
 from installer.cli import cli
 from installer.lab import nodes as labs
+from installer.state import legacy_id
 from tests.integration.helpers import last_record, ssh
 
 pytestmark = pytest.mark.lab
@@ -128,28 +133,173 @@ def test_the_admin_kubeconfig_is_0600_on_the_controller_and_printed_as_a_path(cl
     assert "server: https://" in text
 
 
-def test_no_join_token_or_certificate_key_reaches_any_file_of_the_run(cluster):
+def _cluster_secrets(cluster) -> dict[str, str]:
+    """The secrets the cluster keeps in /var/lib/kinstall/pki.tar (read on node1): name -> content."""
+    names = ssh(cluster, "node1", "tar -tf /var/lib/kinstall/pki.tar").stdout.split()
+    return {name: ssh(cluster, "node1", f"tar -xOf /var/lib/kinstall/pki.tar {name}").stdout
+            for name in names if name.endswith((".key", "certificate-key"))}
+
+
+def _no_secret_on_the_controller(cluster, homes, outputs=()):
+    """No CA key, certificate key or bootstrap token in any file under the homes, in any run
+    directory left in the temporary directory, or in what kinstall printed."""
     tokens = kubectl(cluster, "-n kube-system get secrets -o jsonpath='{range .items[*]}"
                               "{.data.token-id}.{.data.token-secret}{\"\\n\"}{end}'").stdout.split()
-    found = []
+    needles = []
     for line in tokens:
         if line.strip(".") and "." in line:
             token_id, secret = line.split(".", 1)
             if token_id and secret:
-                found.append(base64.b64decode(token_id).decode() + "." + base64.b64decode(secret).decode())
-    assert found, "the joins made no bootstrap token"
-    key_file = next(Path(cluster.home).glob("clusters/*/pki/kubeadm/certificate-key"))
-    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
-    needles = found + [key_file.read_text().strip()]
-    for path in Path(cluster.home).rglob("*"):
-        if path.is_file() and path != key_file:
-            text = path.read_bytes().decode("utf-8", "replace")
-            for needle in needles:
-                assert needle not in text, f"a secret is in {path}"
-    for needle in needles:
-        assert needle not in cluster.first_up.output
-    for node in cluster.nodes:
+                needles.append(base64.b64decode(token_id).decode() + "." + base64.b64decode(secret).decode())
+    secrets = _cluster_secrets(cluster)
+    assert {"etcd/ca.key", "kubeadm/certificate-key"} <= set(secrets), sorted(secrets)
+    for content in secrets.values():
+        body = "".join(line for line in content.splitlines() if "PRIVATE KEY" not in line).strip()
+        needles.append(body[:64])
+    files = [p for home in homes for p in Path(home).rglob("*") if p.is_file()]
+    files += [p for p in Path(tempfile.gettempdir()).glob("kinstall-run-*/**/*") if p.is_file()]
+    for path in files:
+        text = path.read_bytes().decode("utf-8", "replace")
+        assert "PRIVATE KEY" not in text, f"a private key is in {path}"
+        for needle in needles:
+            assert needle not in text, f"a secret is in {path}"
+    for output in outputs:
+        for needle in needles:
+            assert needle not in output
+
+
+def test_no_secret_stays_on_the_controller_and_the_cluster_keeps_them_root_only(cluster):
+    """The cluster's secrets (the etcd CA's key, kubeadm's certificate key) live on its control
+    planes and etcd members, 0600 in a 0700 directory; after the run no file on the controller
+    holds one, nor a join token."""
+    _no_secret_on_the_controller(cluster, [cluster.home], [cluster.first_up.output])
+    for node in cluster.nodes:  # node1 control plane; node1-node3 etcd members
+        assert ssh(cluster, node, "stat -c '%a %U' /var/lib/kinstall /var/lib/kinstall/pki.tar "
+                                  "/var/lib/kinstall/cluster.json").stdout.split() == \
+            ["700", "root", "600", "root", "600", "root"], node
         assert ssh(cluster, node, "test ! -e /etc/kubernetes/kubeadm-join.yaml", check=False).returncode == 0
+    assert len({ssh(cluster, node, "sha256sum < /var/lib/kinstall/pki.tar").stdout for node in cluster.nodes}) == 1
+
+
+def _host_changes(home) -> list[tuple[str, str]]:
+    found = sorted(Path(home).glob("clusters/*/runs/*/record.json"), key=lambda p: p.parent.name)
+    record = json.loads(found[-1].read_text())
+    return [(t["host"], t["task"]) for t in record["tasks"] if t["changed"] and not t.get("on_controller")]
+
+
+def _another_checkout(cluster, tmp_path, name, edit=lambda text: text) -> str:
+    """The lab's inventory copied to another path, as a CI job's fresh checkout has it."""
+    copy = tmp_path / name / "inventory.yml"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(edit(Path(cluster.inventory).read_text()))
+    return str(copy)
+
+
+def test_another_controller_reruns_the_cluster_from_its_own_state(cluster, tmp_path):
+    """Controller B (another KINSTALL_HOME, the inventory copied elsewhere) knows the cluster by
+    what its hosts keep: a downgrade that A recorded is refused on B before any change, B's re-run
+    changes nothing on any host, and B lists A's runs."""
+    found = sorted(Path(cluster.home).glob("clusters/*/runs/*/record.json"), key=lambda p: p.parent.name)
+    first = json.loads(found[0].read_text())
+    assert first["command"].startswith("kinstall up") and first["status"] == "successful"
+    history = "ls /var/lib/kinstall/runs"
+    before = ssh(cluster, "node1", history).stdout
+    home_b = tmp_path / "b-home"
+    older = _another_checkout(cluster, tmp_path, "older",
+                              lambda text: text.replace("kube_version: 1.20.2", "kube_version: 1.20.1"))
+    refused = CliRunner().invoke(cli, ["up", older, "--yes"], env={"KINSTALL_HOME": str(home_b)})
+    assert refused.exit_code == 1, refused.output
+    assert f"the cluster runs Kubernetes 1.20.2 (run {first['id']}); 1.20.1 would be a downgrade" in \
+        " ".join(refused.output.split()), refused.output
+    assert ssh(cluster, "node1", history).stdout == before
+    assert ssh(cluster, "node1", "test ! -e /var/lib/kinstall/lock", check=False).returncode == 0
+
+    copy = _another_checkout(cluster, tmp_path, "checkout")
+    again = CliRunner().invoke(cli, ["up", copy, "--yes"], env={"KINSTALL_HOME": str(home_b)})
+    assert again.exit_code == 0, again.output
+    assert _host_changes(home_b) == []
+    listed = CliRunner().invoke(cli, ["runs", "list", copy], env={"KINSTALL_HOME": str(home_b / "fresh")})
+    assert listed.exit_code == 0 and first["id"] in listed.output, listed.output
+    _no_secret_on_the_controller(cluster, [cluster.home, home_b], [again.output])
+
+
+def test_the_cluster_lock_refuses_a_second_controller_and_is_taken_over_after_its_lease(cluster, tmp_path):
+    """While A runs `up`, B's is refused with exit 6 naming A's host, pid and run. A killed with
+    SIGKILL stops refreshing the lock; after its lease B takes it over, says so, and completes."""
+    env = {**os.environ, "KINSTALL_HOME": str(cluster.home), "KINSTALL_LOCK_LEASE": "12"}
+    a = subprocess.Popen([sys.executable, "-m", "installer", "up", cluster.inventory, "--yes"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    b_home = {"KINSTALL_HOME": str(tmp_path / "b-home")}
+    copy = _another_checkout(cluster, tmp_path, "checkout")
+    try:
+        holder = _wait(cluster, "A to hold the lock", lambda: ssh(
+            cluster, "node1", "cat /var/lib/kinstall/lock 2>/dev/null", check=False).stdout.strip(), timeout=60)
+        holder = json.loads(holder)
+        assert holder["pid"] == a.pid
+        refused = CliRunner().invoke(cli, ["up", copy, "--yes"], env=b_home)
+        assert refused.exit_code == 6, refused.output
+        said = " ".join(refused.output.split())
+        assert f"run {holder['run']} of" in said and f"@{socket.gethostname()} (pid {a.pid}," in said, said
+    finally:
+        os.killpg(a.pid, signal.SIGKILL)
+        a.wait()
+    time.sleep(13)  # A's lease
+    taken = CliRunner().invoke(cli, ["up", copy, "--yes"], env=b_home)
+    assert taken.exit_code == 0, taken.output
+    assert f"took over the cluster's lock from run {holder['run']}" in " ".join(taken.output.split())
+    assert ssh(cluster, "node1", "test ! -e /var/lib/kinstall/lock", check=False).returncode == 0
+    assert not list(Path(tempfile.gettempdir()).glob(f"kinstall-run-{a.pid}-*")), "A's run directory was not swept"
+
+
+def test_an_inventory_pointed_at_another_clusters_hosts_is_refused_before_any_change(cluster, tmp_path):
+    """Another cluster_name on these hosts, or hosts that carry two clusters' ids: refused, naming
+    the hosts, with nothing written to them."""
+    state = "cat /var/lib/kinstall/cluster.json; ls /var/lib/kinstall/runs"
+    before = {node: ssh(cluster, node, state).stdout for node in cluster.nodes}
+    named = "all:\n  vars:\n    cluster_name: other.local\n"
+    other = _another_checkout(cluster, tmp_path, "other", lambda text: text.replace("all:\n  vars:\n", named, 1))
+    refused = CliRunner().invoke(cli, ["up", other, "--yes"], env={"KINSTALL_HOME": str(tmp_path / "home")})
+    assert refused.exit_code == 1, refused.output
+    said = " ".join(refused.output.split())
+    assert "node1 belongs to the cluster 'cluster.local'" in said and "not to 'other.local'" in said, said
+    identity = json.loads(ssh(cluster, "node3", "cat /var/lib/kinstall/cluster.json").stdout)
+    ssh(cluster, "node3", "cp /var/lib/kinstall/cluster.json /root/cluster.json.kept && "
+                          f"echo '{json.dumps({**identity, 'id': 'f' * 32})}' > /var/lib/kinstall/cluster.json")
+    try:
+        mixed = CliRunner().invoke(cli, ["up", cluster.inventory, "--yes"])
+    finally:
+        ssh(cluster, "node3", "mv /root/cluster.json.kept /var/lib/kinstall/cluster.json")
+    assert mixed.exit_code == 1, mixed.output
+    assert f"node3: cluster id {'f' * 32}" in " ".join(mixed.output.split()), mixed.output
+    assert {node: ssh(cluster, node, state).stdout for node in cluster.nodes} == before
+
+
+def test_a_cluster_built_before_it_kept_its_state_is_adopted(cluster, tmp_path):
+    """A cluster whose state only its controller kept (the CA in the controller's directory for the
+    inventory's path, as kinstall did before): the first run under the cluster's own state changes
+    nothing on the hosts but the id, the CA and the history it writes there, and the CA leaves the
+    controller."""
+    secrets = _cluster_secrets(cluster)
+    home = tmp_path / "old-home"
+    legacy = home / "clusters" / legacy_id("cluster.local", cluster.inventory) / "pki"
+    legacy.mkdir(parents=True)
+    for name in ssh(cluster, "node1", "tar -tf /var/lib/kinstall/pki.tar").stdout.split():
+        (legacy / name).parent.mkdir(parents=True, exist_ok=True)
+        (legacy / name).write_text(ssh(cluster, "node1", f"tar -xOf /var/lib/kinstall/pki.tar {name}").stdout)
+    for node in cluster.nodes:  # the cluster as the kinstall before it kept its state left it
+        ssh(cluster, node, "mv /var/lib/kinstall /root/kinstall-state.kept")
+    try:
+        adopted = CliRunner().invoke(cli, ["up", cluster.inventory, "--yes"], env={"KINSTALL_HOME": str(home)})
+        assert adopted.exit_code == 0, adopted.output
+        assert _host_changes(home) == []
+        assert not legacy.exists()
+        assert _cluster_secrets(cluster) == secrets
+        for node in cluster.nodes:
+            assert ssh(cluster, node, "ls /var/lib/kinstall").stdout.split() == ["cluster.json", "pki.tar", "runs"]
+        _no_secret_on_the_controller(cluster, [home], [adopted.output])
+    finally:  # the cluster the other tests know (its id, its history)
+        for node in cluster.nodes:
+            ssh(cluster, node, "rm -rf /var/lib/kinstall && mv /root/kinstall-state.kept /var/lib/kinstall")
 
 
 @pytest.fixture(scope="module")

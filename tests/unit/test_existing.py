@@ -7,7 +7,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from installer import state
+from installer import paths, state
 from installer.cli import cli
 from installer.runner import records
 from installer.runner.records import StageRecord
@@ -23,8 +23,13 @@ def inventory(tmp_path, monkeypatch):
     return tmp_path / "inventory" / "hosts.yaml"
 
 
+def _known_here(inventory):
+    """What this controller knows of the inventory's cluster, before any run read the cluster's own."""
+    return paths.clusters() / state.legacy_id("cluster.local", inventory.resolve())
+
+
 def _installed(inventory, plugin, network_status=records.SUCCESSFUL):
-    directory = state.cluster_dir("cluster.local", inventory.resolve())
+    directory = _known_here(inventory)
     record = records.create(directory, "cluster.local", "kinstall up", {"mode": "up", "network_plugin": plugin})
     record.stages = [StageRecord("network", network_status, 0.0, 1.0)]
     record.status = network_status
@@ -62,7 +67,7 @@ def _at_release(inventory, version, release):
     text = inventory.read_text()
     assert "kube_version: 1.35.8" in text
     inventory.write_text(text.replace("kube_version: 1.35.8", f"kube_version: {version}"))
-    directory = state.cluster_dir("cluster.local", inventory.resolve())
+    directory = _known_here(inventory)
     record = records.create(directory, "cluster.local", "kinstall up",
                             {"mode": "up", "network_plugin": "calico", "kube_version": release})
     record.stages = [StageRecord("control-plane", records.SUCCESSFUL, 0.0, 1.0)]
@@ -107,7 +112,7 @@ def test_the_installed_release_is_no_change(inventory):
 def test_after_a_reset_of_every_host_the_cluster_is_new_again(inventory):
     _installed(inventory, "romana")
     assert CliRunner().invoke(cli, ["validate", str(inventory)]).exit_code == 1
-    directory = state.cluster_dir("cluster.local", inventory.resolve())
+    directory = _known_here(inventory)
     time.sleep(1.1)  # run ids order by their start second
     partial = records.create(directory, "cluster.local", "kinstall reset",
                              {"mode": "operation", "stages": ["reset"], "limit": "node2"})
@@ -131,7 +136,7 @@ def test_reset_asks_first_and_refuses_unconfirmed_outside_a_terminal(inventory):
 def test_the_plan_says_what_is_installed_and_which_hosts_the_inventory_adds_or_left_out(inventory):
     from installer.runner.records import TaskRecord
 
-    directory = state.cluster_dir("cluster.local", inventory.resolve())
+    directory = _known_here(inventory)
     record = records.create(directory, "cluster.local", "kinstall up",
                             {"mode": "up", "network_plugin": "calico", "kube_version": "1.35.8"})
     record.stages = [StageRecord("control-plane", records.SUCCESSFUL, 0.0, 1.0)]
@@ -143,6 +148,23 @@ def test_the_plan_says_what_is_installed_and_which_hosts_the_inventory_adds_or_l
     assert f"installed (run {record.id}): Kubernetes 1.35.8, calico, 3 host(s)" in result.output
     assert "no longer in the inventory: gone1 (still in the cluster" in result.output
     assert "this run adds: node3 (prepared and joined" in result.output  # valid-minimal: node1-node3
+
+
+def test_when_the_clusters_history_differs_from_this_controllers_the_plan_follows_the_cluster(inventory):
+    """What a run reads from the cluster's hosts lands in this controller's cache (custody); the
+    plan made before (from what this controller knew: nothing) is made again, and says so."""
+    from installer import plan as planning
+    from installer.inventory.validate import require_valid
+    from installer.lifecycle import preconditions
+
+    cluster = require_valid(str(inventory)).cluster
+    before = planning.make(cluster, None)
+    _at_release(inventory, "1.35.8", "1.35.8")  # as a sync from the cluster writes it
+    after = preconditions.against_the_cluster(cluster, before)
+    assert after.installed and after.installed["kube_version"] == "1.35.8"
+    assert after.history_note.startswith("the cluster's own history differs from this controller's")
+    assert "the cluster's own history differs" in planning.render(after)
+    assert preconditions.against_the_cluster(cluster, after).history_note == ""
 
 
 def test_a_secret_setting_is_not_passed_as_an_extra_variable():
