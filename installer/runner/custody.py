@@ -257,9 +257,17 @@ class _Heartbeat(threading.Thread):
         while not self.done.wait(self.seconds):
             self.count += 1
             task = "Refresh the lock's heartbeat"
-            _ansible(cluster, private, f"heartbeat-{self.count}",
-                     _playbook([{"name": task, MODULE: {"action": "refresh", "root": STATE_ROOT, "run_id": run_id}}],
-                               ",".join(hosts)), {}, ",".join(hosts))
+            try:
+                found = _ansible(cluster, private, f"heartbeat-{self.count}", _playbook(
+                    [{"name": task, MODULE: {"action": "refresh", "root": STATE_ROOT, "run_id": run_id}}],
+                    ",".join(hosts)), {}, ",".join(hosts))
+            except (OSError, RuntimeError, ValueError, AnsibleRunnerException) as error:
+                found = {task: {host: ("runner_on_failed", {"msg": f"{type(error).__name__}: {error}"})
+                                for host in hosts}}
+            missed = _stopped(found, task)
+            if missed and not self.done.is_set():  # said, once a refresh: the run itself goes on
+                LOG.warning("kinstall: the cluster's lock could not be refreshed (another run may take it over once "
+                            "its lease ends):\n%s", _unanswered(cluster, missed, []))
 
 
 def _sweep() -> None:
@@ -276,13 +284,13 @@ def held(cluster, run_id: str, command: str, excluded: list[str], lock: bool = T
     """Hold the cluster for run `run_id` (see the module's text). lock=False: a run that changes
     nothing (a preview): no lock taken and nothing written to the hosts."""
     started = time.monotonic()
+    period = lease()
     _sweep()
     private = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR}{os.getpid()}-"))
     os.chmod(private, 0o700)
     pki = private / "pki"
     pki.mkdir(mode=0o700)
     members, lockers = anchors(cluster, excluded), lock_hosts(cluster, excluded) if lock else []
-    period = lease()
     holder = {"host": socket.gethostname(), "user": os.environ.get("USER") or str(os.getuid()), "pid": os.getpid(),
               "command": command}
     opened = "Read the cluster's id and history; take its lock"
