@@ -152,16 +152,21 @@ def _identity(cluster, answers: dict[str, dict]) -> str:
         if answer.get("id"):
             ids.setdefault(answer["id"], []).append(host)
     if len(ids) > 1:
-        held = "; ".join(f"{', '.join(hosts)}: cluster id {found}" for found, hosts in sorted(ids.items()))
+        order = anchors(cluster, [])
+        held = "; ".join(f"{', '.join(sorted(hosts, key=order.index))}: cluster id {found}"
+                         for found, hosts in sorted(ids.items()))
         raise InvalidInput(f"{cluster.inventory_file}: the inventory's hosts belong to different clusters ({held}), "
                            "so nothing was changed: list the hosts of one cluster, or `kinstall reset` a host "
                            "before it joins another cluster")
-    for host, answer in answers.items():
-        if answer.get("id") and answer.get("name") != cluster.name:
-            raise InvalidInput(f"{cluster.inventory_file}: {host} belongs to the cluster {answer.get('name')!r} "
-                               f"(id {answer['id']}), not to {cluster.name!r} (cluster_name), so nothing was "
-                               "changed: point the inventory at this cluster's hosts, or `kinstall reset` the host "
-                               "before it joins another cluster")
+    named = [host for host in anchors(cluster, []) if answers.get(host, {}).get("id")
+             and answers[host].get("name") != cluster.name]  # in the inventory's order
+    if named:
+        answer = answers[named[0]]
+        raise InvalidInput(f"{cluster.inventory_file}: {', '.join(named)} "
+                           f"{'belongs' if len(named) == 1 else 'belong'} to the cluster {answer.get('name')!r} "
+                           f"(id {answer['id']}), not to {cluster.name!r} (cluster_name), so nothing was "
+                           "changed: point the inventory at this cluster's hosts, or `kinstall reset` a host "
+                           "before it joins another cluster")
     # None yet: a new cluster, or one whose hosts were reset; this controller's id for the inventory
     # (if any) goes on, so that its history stays together.
     return next(iter(ids), "") or state.bound_id(cluster) or uuid.uuid4().hex

@@ -33,12 +33,14 @@ def test_hosts_of_two_clusters_or_of_a_cluster_of_another_name_are_refused_by_na
     monkeypatch.setenv("KINSTALL_HOME", str(tmp_path / "home"))
     cluster = _cluster(tmp_path)
     with pytest.raises(InvalidInput) as mixed:
-        custody._identity(cluster, {"cp1": {"id": "a" * 32, "name": "c.local"}, "cp2": {"id": "b" * 32, "name": "x"},
-                                    "e1": {"id": "a" * 32, "name": "c.local"}})
+        custody._identity(cluster, {"e1": {"id": "a" * 32, "name": "c.local"}, "cp2": {"id": "b" * 32, "name": "x"},
+                                    "cp1": {"id": "a" * 32, "name": "c.local"}})
     assert f"cp1, e1: cluster id {'a' * 32}; cp2: cluster id {'b' * 32}" in mixed.value.message
     with pytest.raises(InvalidInput) as named:
-        custody._identity(cluster, {"cp1": {"id": "a" * 32, "name": "prod"}, "e1": {}})
-    assert "cp1 belongs to the cluster 'prod'" in named.value.message and "not to 'c.local'" in named.value.message
+        custody._identity(cluster, {"e1": {"id": "a" * 32, "name": "prod"}, "cp1": {"id": "a" * 32, "name": "prod"},
+                                    "cp2": {}})
+    assert "cp1, e1 belong to the cluster 'prod'" in named.value.message  # the inventory's order, not the answers'
+    assert "not to 'c.local'" in named.value.message
     assert custody._identity(cluster, {"cp1": {"id": "a" * 32, "name": "c.local"}, "e1": {"id": ""}}) == "a" * 32
     fresh = custody._identity(cluster, {"cp1": {}, "e1": {}})
     assert len(fresh) == 32 and fresh != custody._identity(cluster, {"cp1": {}})
