@@ -83,6 +83,7 @@ demo: deps
 bench: deps
 	$(BIN)/python bench/validate_scale.py
 	$(BIN)/python bench/lab_boot.py
+	$(BIN)/python bench/cluster_state.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

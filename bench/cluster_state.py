@@ -64,12 +64,13 @@ def main() -> None:
     if LAB in labs.names():
         labs.down(LAB)
     lab = labs.up(LAB, nodes=3, control_planes=3).lab
+    inventory, home = str(lab.inventory), os.environ.get("KINSTALL_HOME")
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            os.environ["KINSTALL_HOME"] = str(Path(tmp) / "home")
-            cluster = validate(lab.inventory).cluster
+            os.environ["KINSTALL_HOME"] = str(Path(tmp) / "home")  # the runs' own; the lab stays where it is
+            cluster = validate(inventory).cluster
             anchors = custody.anchors(cluster, [])
-            ping = [str(Path(sys.executable).parent / "ansible"), "-i", str(lab.inventory), ",".join(anchors),
+            ping = [str(Path(sys.executable).parent / "ansible"), "-i", inventory, ",".join(anchors),
                     "-m", "ansible.builtin.ping"]
             env = {**os.environ, **engine.controller_env(Path(tmp) / "plain", len(cluster.hosts))}
             opens, closes, floors, cpus = [], [], [], []
@@ -100,6 +101,10 @@ def main() -> None:
             print(f"  controller CPU of open + close:      {statistics.median(cpus):5.2f} (user + system, "
                   "kinstall and its Ansible processes)")
     finally:
+        if home is None:
+            os.environ.pop("KINSTALL_HOME", None)
+        else:
+            os.environ["KINSTALL_HOME"] = home
         if not args.keep:
             labs.down(LAB)
 
