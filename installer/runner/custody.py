@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -49,6 +50,7 @@ LEASE_ENV = "KINSTALL_LOCK_LEASE"
 DEFAULT_LEASE = 300  # seconds without a heartbeat after which another controller may take the lock
 STATE_ROOT = "/var/lib/kinstall"
 MODULE = "kinstall_cluster_state"
+RUN_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")  # as kinstall_cluster_state lists them
 RUN_DIR = "kinstall-run-"  # + pid: a run's own directory (0700) on the controller, for its secrets
 
 
@@ -149,6 +151,11 @@ def _identity(cluster, answers: dict[str, dict]) -> str:
     one; refused when they disagree or carry another cluster's name."""
     ids: dict[str, list[str]] = {}
     for host, answer in answers.items():
+        if answer.get("id") and not state.ID.match(str(answer["id"])):  # it names a directory here
+            raise InvalidInput(f"{cluster.inventory_file}: {host} carries {answer['id']!r} as its cluster id in "
+                               f"{STATE_ROOT}/cluster.json, which no kinstall wrote (32 hex digits), so nothing was "
+                               "changed: remove that file if the host is no cluster's, or restore it from another "
+                               "control plane")
         if answer.get("id"):
             ids.setdefault(answer["id"], []).append(host)
     if len(ids) > 1:
@@ -186,7 +193,7 @@ def _sync_history(directory: Path, answers: dict[str, dict]) -> None:
     """The cluster's runs this controller lacked, written to its cache (the cluster wins)."""
     for answer in answers.values():
         for run_id, data in (answer.get("records") or {}).items():
-            if not isinstance(data, dict):
+            if not isinstance(data, dict) or not RUN_ID.match(run_id):  # a name of a directory here
                 continue
             target = directory / "runs" / run_id
             if (target / "record.json").exists():
@@ -285,9 +292,10 @@ def _sweep() -> None:
 
 
 @contextmanager
-def held(cluster, run_id: str, command: str, excluded: list[str], lock: bool = True):
+def held(cluster, run_id: str, command: str, excluded: list[str], lock: bool = True, secrets: bool = True):
     """Hold the cluster for run `run_id` (see the module's text). lock=False: a run that changes
-    nothing (a preview): no lock taken and nothing written to the hosts."""
+    nothing (a preview): no lock taken and nothing written to the hosts. secrets=False: a run
+    that needs none of them (verify, `runs list`): pki.tar stays on the hosts."""
     started = time.monotonic()
     period = lease()
     _sweep()
@@ -313,10 +321,12 @@ def held(cluster, run_id: str, command: str, excluded: list[str], lock: bool = T
              "register": "kinstall_state"},
             {"name": fetched, "ansible.builtin.fetch": {"src": STATE_ROOT + "/pki.tar", "dest": str(private / "pki.tar"),
                                                         "flat": True},
-             "when": "kinstall_state.pki_sha256 | length > 0 and inventory_hostname == (ansible_play_hosts | "
+             "when": "kinstall_secrets and kinstall_state.pki_sha256 | length > 0 and inventory_hostname == "
+                     "(ansible_play_hosts | "
                      "map('extract', hostvars) | selectattr('kinstall_state.pki_sha256', 'truthy') "
                      "| map(attribute='inventory_hostname') | first)"}], ",".join(members)),
-            {"kinstall_holder": holder, "kinstall_lock_hosts": lockers, "kinstall_anchors": members},
+            {"kinstall_holder": holder, "kinstall_lock_hosts": lockers, "kinstall_anchors": members,
+             "kinstall_secrets": secrets or lock},
             ",".join(members))
         answers = {host: result for host, (event, result) in found.get(opened, {}).items()
                    if event == "runner_on_ok"}

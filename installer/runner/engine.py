@@ -266,7 +266,7 @@ def hold(cluster: Cluster, options: RunRequest):
             yield custody.Held("", directory, directory / "pki", run_id, took_over=lock.took_over)
             return
         with custody.held(cluster, run_id, options.command, options.exclude,
-                          lock=options.kind.changes_hosts) as held:
+                          lock=options.kind.changes_hosts, secrets=options.kind is not Kind.VERIFY) as held:
             yield held
 
 

@@ -95,3 +95,15 @@ def test_what_an_earlier_kinstall_kept_for_the_inventory_moves_to_the_clusters_c
     assert (pki / "etcd" / "ca.key").read_text() == "key" and not (directory / "pki").exists()
     moved = json.loads((directory / "runs" / "r1" / "record.json").read_text())
     assert moved["directory"] == str(directory / "runs" / "r1")
+
+
+def test_an_id_or_run_name_from_a_host_that_would_name_a_path_here_is_refused(tmp_path, monkeypatch):
+    """Ids and run ids name directories on the controller: what no kinstall wrote is refused or skipped."""
+    monkeypatch.setenv("KINSTALL_HOME", str(tmp_path / "home"))
+    cluster = _cluster(tmp_path)
+    with pytest.raises(InvalidInput) as refused:
+        custody._identity(cluster, {"cp1": {"id": "../../../etc", "name": "c.local"}})
+    assert "cp1 carries '../../../etc' as its cluster id" in refused.value.message
+    directory = tmp_path / "cache"
+    custody._sync_history(directory, {"cp1": {"records": {"../../x": {"id": "x"}, "2026-1": {"id": "2026-1"}}}})
+    assert [p.name for p in (directory / "runs").iterdir()] == ["2026-1"] and not (tmp_path / "x").exists()
