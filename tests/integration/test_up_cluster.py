@@ -87,8 +87,18 @@ def _wait(lab, what, probe, timeout=180):
         answer = probe()
         if answer:
             return answer
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out waiting for {what}; what the cluster said:\n{_pods_and_events(lab)}")
         time.sleep(2)
+
+
+def _pods_and_events(lab):
+    """Every pod with its node and state, and the latest events: what a timed-out wait needs to be understood."""
+    pods = kubectl(lab, "get pods -A -o wide", check=False)
+    events = kubectl(lab, "get events -A --sort-by=.lastTimestamp", check=False)
+    nodes = kubectl(lab, "get nodes -o wide", check=False)
+    tail = "\n".join(events.stdout.splitlines()[-40:])
+    return f"{nodes.stdout}{nodes.stderr}\n{pods.stdout}{pods.stderr}\n{tail}{events.stderr}"
 
 
 def _ready_since(lab, node, since):
@@ -556,11 +566,14 @@ def test_containerd_and_the_cni_plugins_upgrade_one_node_at_a_time_while_the_pod
     ssh(cluster, "node1", f"sed 's/echo/steady/g' /var/tmp/echo.yaml > /var/tmp/steady.yaml && "
                           f"{KUBECTL} apply -f /var/tmp/steady.yaml >/dev/null")
     pods = "get pods -l app=steady -o jsonpath='{range .items[*]}{.metadata.name} " \
-           "{.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}{\"\\n\"}{end}'"
+           "{.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount} " \
+           "{.status.containerStatuses[0].state.running.startedAt}{\"\\n\"}{end}'"
 
     def running():
+        """A running container on every node; the upgrade must leave each one as it was (a restart
+        before the upgrade is none of its doing, so the baseline is what runs, not a restart count of 0)."""
         rows = [r.split() for r in kubectl(cluster, pods).stdout.split("\n") if r.strip()]
-        return rows if len(rows) == len(cluster.nodes) and all(len(r) == 3 and r[2] == "0" for r in rows) else None
+        return rows if len(rows) == len(cluster.nodes) and all(len(r) == 4 for r in rows) else None
 
     before = sorted(map(tuple, _wait(cluster, "a steady pod on every node", running)))
     service = kubectl(cluster, "get service steady -o jsonpath='{.spec.clusterIP}'").stdout.strip()
