@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 from dataclasses import dataclass, field
 
 from installer import plugins, releases
@@ -59,7 +60,7 @@ def _ordered(inventory: Inventory, group: str) -> list[str]:
 def _computed(values: dict, kubernetes_hosts: list[str]) -> dict:
     """Settings whose default Kubespray works out from others: dns_domain from cluster_name,
     kube_apiserver_ip as the first address of the service network, the DNS autoscaler's least
-    replicas from the number of Kubernetes hosts."""
+    replicas from the number of Kubernetes hosts, the audit log's directory in the API server's pod."""
     from installer.inventory import kubespray, schema
 
     # Kubespray's own default expression, copied into an inventory, asks for the default.
@@ -71,6 +72,8 @@ def _computed(values: dict, kubernetes_hosts: list[str]) -> dict:
         out["dns_min_replicas"] = min(2, len(kubernetes_hosts))
     if values.get("dns_prevent_single_point_failure") is None:
         out["dns_prevent_single_point_failure"] = out["dns_min_replicas"] > 1
+    if not values.get("audit_log_mountpath") and values.get("audit_log_path"):
+        out["audit_log_mountpath"] = posixpath.dirname(values["audit_log_path"])
     if not values.get("kube_apiserver_ip"):
         network = ipaddress.IPv4Network(values["kube_service_addresses"], strict=False)
         out["kube_apiserver_ip"] = str(network.network_address + 1)

@@ -531,6 +531,60 @@ def removable_paths(ctx: Context):
                          rule="removable-path")
 
 
+# ---------------------------------------------------------------- the audit log
+
+AUDIT_LEVELS = ("None", "Metadata", "Request", "RequestResponse")
+
+
+def audit(ctx: Context):
+    """The audit policy's rules parse, and its directories are the log's own: each is mounted into
+    the API server's pod (the log's read-write), so none may be a system directory."""
+    rules = ctx.value("audit_policy_custom_rules")
+    if isinstance(rules, str) and rules.strip() and "{{" not in rules:
+        problem = _audit_rules_problem(rules)
+        if problem:
+            yield ctx.at("audit_policy_custom_rules", f"audit_policy_custom_rules {problem}; write a YAML list of "
+                         "audit policy rules, e.g. '- level: Metadata'", rule="audit-policy")
+    for name, directory in (("audit_log_hostpath", ctx.value("audit_log_hostpath")),
+                            ("audit_policy_file", _parent(ctx.value("audit_policy_file")))):
+        if isinstance(directory, str) and _system_dir(directory):
+            yield ctx.at(name, f"{name} puts the audit {'log' if name == 'audit_log_hostpath' else 'policy'} in "
+                         f"{directory}, a system directory that would be mounted into the API server's pod: use a "
+                         f"directory of its own, such as {schema.default(name)}", rule="audit-path")
+    mount, log = ctx.value("audit_log_mountpath"), ctx.value("audit_log_path")
+    if isinstance(mount, str) and isinstance(log, str) and _parent(log) != posixpath.normpath(mount):
+        yield ctx.at("audit_log_mountpath", f"audit_log_path '{log}' is not in audit_log_mountpath '{mount}', so the "
+                     "log would never reach the host: put the log in that directory, or leave audit_log_mountpath "
+                     "out (it is then the log's directory)", rule="audit-path")
+
+
+def _audit_rules_problem(text: str) -> str | None:
+    import yaml
+
+    try:
+        rules = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at its line {mark.line + 1}" if mark else ""
+        return f"does not parse as YAML{where} ({getattr(error, 'problem', None) or error})"
+    if not isinstance(rules, list) or not rules:
+        return "is not a list of rules"
+    for number, rule in enumerate(rules, 1):
+        if not isinstance(rule, dict) or rule.get("level") not in AUDIT_LEVELS:
+            return f"rule {number} has no level of {', '.join(AUDIT_LEVELS)}"
+    return None
+
+
+def _parent(path) -> str | None:
+    return posixpath.dirname(posixpath.normpath(path)) if isinstance(path, str) else None
+
+
+def _system_dir(path: str) -> bool:
+    normal = posixpath.normpath(path)
+    return normal in SYSTEM_DIRS or any(d.startswith(normal + "/") for d in SYSTEM_DIRS) or \
+        normal.startswith(("/proc/", "/sys/", "/dev/", "/etc/kubernetes/manifests", "/etc/kubernetes/pki"))
+
+
 # ---------------------------------------------------------------- Kubespray's names
 
 def kubespray_names(ctx: Context):
@@ -569,7 +623,7 @@ RULES = (
     kubespray_names, groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
     plugin_groups, plugin_rules, tenant_isolation, component_versions, runtime_cri, download_source,
-    storage_classes, removable_paths, addon_release, metrics_server_tls,
+    storage_classes, removable_paths, audit, addon_release, metrics_server_tls,
 )
 
 

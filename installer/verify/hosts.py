@@ -13,7 +13,8 @@ from installer.verify.results import FAIL, PASS, SKIP, Result
 # The network plugins' host checks, reported in the group "plugin", named by their registry entries.
 PLUGIN_CHECKS = {p.host_check: p.host_check_title for p in plugins.REGISTRY.values() if p.host_check}
 NAMES = {"etcd": "etcd member", "containerd": "containerd", "kubelet": "kubelet", "api": "API through the host's path",
-         "certificates": "certificate expiry", **PLUGIN_CHECKS}
+         "certificates": "certificate expiry", "anonymous": "anonymous requests refused", "audit": "audit log",
+         **PLUGIN_CHECKS}
 
 
 def read(path: Path, hosts: list[str], etcd_hosts: list[str], left_out: list[str] = ()) -> list[Result]:

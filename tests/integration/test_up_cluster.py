@@ -651,6 +651,117 @@ def test_certs_check_lists_every_certificate_and_renew_replaces_kubeadms(cluster
     assert kubectl(cluster, "get --raw /readyz").stdout == "ok"
 
 
+def _api_outages(kubeconfig, stop, seen):
+    """Every second until stop: whether the API answered a read (seen: (time, answered))."""
+    from kubernetes import client, config
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            api.list_namespace(limit=1, _request_timeout=3)
+            seen.append((started, True))
+        except Exception:  # noqa: BLE001 - any failure to answer is an outage
+            seen.append((started, False))
+        stop.wait(max(0.0, 1 - (time.monotonic() - started)))
+
+
+# The HTTP status a request without credentials gets, asked on a lab node (it has no curl).
+_STATUS_OF = """import ssl, urllib.error, urllib.request
+def status(url):
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        return urllib.request.urlopen(url, timeout=10, context=context).status
+    except urllib.error.HTTPError as error:
+        return error.code"""
+
+
+def _longest_outage(seen) -> float:
+    longest, since = 0.0, None
+    for at, answered in seen:
+        if not answered and since is None:
+            since = at
+        elif answered and since is not None:
+            longest, since = max(longest, at - since), None
+    return longest if since is None else float("inf")
+
+
+def test_the_audit_log_and_no_anonymous_access_are_turned_on_by_a_rerun(cluster):
+    """kubernetes_audit and remove_anonymous_access set on the running cluster and `up` run again:
+    only the control plane changes (its configuration, kubeadm's record of it, the API server's
+    manifest, the anonymous role binding), the API answers a request every second but for the API
+    server's one restart, and the second run changes nothing. Then a request the test makes is in
+    the audit log and a Secret's data is not; requests without credentials are refused by the API
+    server and by kubelet; `kinstall verify` passes both checks, and fails each when it is broken:
+    the anonymous binding put back by hand, the audit log moved away."""
+    import threading
+
+    inventory = Path(cluster.inventory)
+    document = yaml.safe_load(inventory.read_text())
+    document["all"]["vars"].update(kubernetes_audit=True, remove_anonymous_access=True)
+    inventory.write_text(yaml.safe_dump(document, sort_keys=False))
+    kubeconfig = next(Path(cluster.home).glob("clusters/*/kubeconfig/admin.conf"))
+    stop, seen = threading.Event(), []
+    prober = threading.Thread(target=_api_outages, args=(kubeconfig, stop, seen), daemon=True)
+    prober.start()
+    try:
+        result = CliRunner().invoke(cli, ["up", cluster.inventory, "--yes", "--check-idempotent"])
+    finally:
+        stop.set()
+        prober.join()
+    assert result.exit_code == 0, result.output
+    assert "idempotent: the second run changed nothing" in result.output
+    changed = {(t["host"], t["stage"], t["task"]) for t in last_record(cluster, mode="up")["tasks"] if t["changed"]}
+    assert {(host, stage) for host, stage, _ in changed} == {("node1", "control-plane")}, changed
+    assert {task for *_, task in changed} == {
+        "Install the etcd client certificate, kubeadm's configuration and the audit policy",
+        "Anonymous requests read cluster-info only while remove_anonymous_access is false",
+        "Keep kubeadm's record of the cluster's configuration in step (the kubeadm-config ConfigMap)",
+        "Regenerate the API server's manifest, and wait for kubelet to restart it when it changed",
+        "Keep what it was made from"}, changed
+    outage = _longest_outage(seen)
+    print(f"API outage while the API server restarted: {outage:.1f} s of {len(seen)} one-second probes")
+    assert len(seen) > 30 and outage < 90, (outage, len(seen))
+    running = ssh(cluster, "node1", "tr '\\0' ' ' < /proc/$(pgrep -x kube-apiserver)/cmdline").stdout
+    assert "--audit-policy-file=/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml" in running, running
+
+    # The audit log has the request the test makes, and never a Secret's data.
+    marker = f"kinstall-test-{int(time.time())}"
+    kubectl(cluster, f"get configmap {marker} --ignore-not-found")
+    kubectl(cluster, f"create secret generic {marker} --from-literal=word=never-in-the-log-{marker}")
+    log = "/var/log/kubernetes/audit/kube-apiserver-audit.log"
+    audited = ssh(cluster, "node1", f"grep -c {marker} {log}; grep -c never-in-the-log {log}; "
+                                    f"grep -c {base64.b64encode(f'never-in-the-log-{marker}'.encode()).decode()} {log}; "
+                                    f"stat -c %a {log.rsplit('/', 1)[0]}", check=False).stdout.split()
+    assert int(audited[0]) >= 2 and audited[1:] == ["0", "0", "700"], audited
+    kubectl(cluster, f"delete secret {marker}")
+    # Without credentials: refused by the API server (kube-public's cluster-info too) and by kubelet.
+    asked = ("https://node1:6443/api/v1/namespaces/kube-public/configmaps/cluster-info", "https://127.0.0.1:10250/pods")
+    answers = ssh(cluster, "node2", "python3 - <<'EOF'\n" + _STATUS_OF + f"\nfor url in {asked!r}: print(status(url))\nEOF"
+                  ).stdout.split()
+    assert answers == ["403", "401"], answers
+
+    verified = CliRunner().invoke(cli, ["verify", cluster.inventory, "--skip-function"])
+    assert verified.exit_code == 0, verified.output
+    assert re.search(r"^PASS +infrastructure +audit log \(node1\) ", verified.output, re.M), verified.output
+    for node in cluster.nodes:
+        assert re.search(rf"^PASS +infrastructure +anonymous requests refused \({node}\) ", verified.output, re.M)
+    binding = "rolebinding kubeadm:bootstrap-signer-clusterinfo -n kube-public"
+    kubectl(cluster, f"create {binding} --role kubeadm:bootstrap-signer-clusterinfo --user system:anonymous")
+    ssh(cluster, "node1", f"mv {log} {log}.moved")
+    try:
+        broken = CliRunner().invoke(cli, ["verify", cluster.inventory, "--skip-function"])
+    finally:
+        kubectl(cluster, f"delete {binding}")
+        ssh(cluster, "node1", f"mv {log}.moved {log}")
+    assert broken.exit_code == 9, broken.output
+    assert re.search(r"^FAIL +infrastructure +anonymous requests refused \(node1\) .*cluster-info answered 200$",
+                     broken.output, re.M), broken.output
+    assert re.search(r"^PASS +infrastructure +anonymous requests refused \(node2\) ", broken.output, re.M)
+    assert re.search(r"^FAIL +infrastructure +audit log \(node1\) .*No such file", broken.output, re.M), broken.output
+
+
 def _etcd_members(lab, node="node1"):
     return sorted(line.split(", ")[2] for line in ssh(lab, node, "etcdctl.sh member list").stdout.splitlines())
 

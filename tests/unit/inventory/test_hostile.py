@@ -157,3 +157,27 @@ def test_metrics_server_without_kubelet_certificate_checks_is_said(tmp_path):
     report = validate(_inventory(tmp_path, "metrics_server_enabled: true")).report
     assert report.ok and "metrics-server-tls" in {f.rule for f in report.warnings}
     assert not validate(_inventory(tmp_path, "metrics_server_enabled: false")).report.warnings
+
+
+@pytest.mark.parametrize("setting, key, says", [
+    ('audit_policy_custom_rules: "- level: Metadata\\n  - broken"', "audit_policy_custom_rules",
+     "does not parse as YAML"),
+    ('audit_policy_custom_rules: "- level: Everything"', "audit_policy_custom_rules",
+     "rule 1 has no level of None, Metadata, Request, RequestResponse"),
+    ('audit_policy_custom_rules: "level: Metadata"', "audit_policy_custom_rules", "is not a list of rules"),
+    ("audit_log_hostpath: /etc", "audit_log_hostpath", "a system directory"),
+    ("audit_log_hostpath: /var/log/../../etc", "audit_log_hostpath", "is not an absolute path"),
+    ("audit_policy_file: /etc/kubernetes/manifests/policy.yaml", "audit_policy_file", "a system directory"),
+    ("audit_policy_file: /etc/passwd", "audit_policy_file", "ending in .yaml or .yml"),
+    ("audit_log_mountpath: /var/log/other", "audit_log_mountpath", "is not in audit_log_mountpath"),
+])
+def test_an_audit_setting_that_cannot_work_or_would_expose_the_host_is_refused_at_its_key(tmp_path, setting, key,
+                                                                                          says):
+    errors = _errors(_inventory(tmp_path, "kubernetes_audit: true\n" + setting))
+    assert len(errors) == 1 and f"$.all.vars.{key}: " in errors[0] and says in errors[0], errors
+
+
+def test_kubesprays_audit_settings_and_custom_rules_are_accepted(tmp_path):
+    rules = '"- level: None\\n  nonResourceURLs: [/healthz*]\\n- level: RequestResponse\\n  resources: [{group: \\"\\"}]"'
+    assert _errors(_inventory(tmp_path, f"kubernetes_audit: true\naudit_log_path: /var/log/kube-apiserver-log.json\n"
+                                        f"audit_policy_custom_rules: {rules}\nremove_anonymous_access: true")) == []

@@ -43,17 +43,26 @@ def init_vars(release) -> dict:
                 kubelet_protect_kernel_defaults=False, kube_proxy_mode="iptables", kube_proxy_conntrack_max_per_core=0,
                 dns_domain="cluster.local", kube_log_level=2, kube_feature_gates=[], kube_proxy_strict_arp=False,
                 kube_proxy_nodeport_addresses=[], dns_mode="coredns", enable_nodelocaldns=True,
-                nodelocaldns_ip="169.254.25.10")
+                nodelocaldns_ip="169.254.25.10", control_plane_apiserver_args={}, control_plane_apiserver_volumes=[])
 
 
-def render_join(release, control_plane: bool) -> list[dict]:
+def render_join(release, control_plane: bool, file_discovery: bool = False) -> list[dict]:
     """The join configuration of host n2 (a control plane or a worker) for the release's API."""
     return render("kubeadm_join/templates/kubeadm-join.yaml.j2", kinstall_kubeadm_api=release.kubeadm_api,
+                  kubeadm_join_file_discovery=file_discovery, kubeadm_join_discovery_file="/etc/kubernetes/d.conf",
                   kubelet_cri_socket="/run/containerd/containerd.sock", inventory_hostname="n2",
                   kubeadm_join_endpoint="10.0.0.1:6443", kubeadm_join_token="abcdef.0123456789abcdef",
                   kubeadm_join_ca_hash="sha256:" + "0" * 64, kubeadm_join_taints=[],
                   kubeadm_join_kubelet_args={"node-ip": "10.0.0.2"}, kubeadm_join_control_plane=control_plane,
                   kubeadm_join_address="10.0.0.2", kube_apiserver_port=6443, kubeadm_join_certificate_key="cd" * 32)
+
+
+def render_vars(path: str, **variables) -> dict:
+    """The API server's flags and mounts as the role's vars/main.yml works them out."""
+    defined = yaml.safe_load((ROLES / path).read_text())
+    templar = Templar(loader=DataLoader(), variables={**defined, **variables})
+    return {name: templar.template(trust_as_template(defined[name]))
+            for name in ("control_plane_apiserver_args", "control_plane_apiserver_volumes")}
 
 
 def _args(value, api):
@@ -199,6 +208,30 @@ def test_kubeadm_documents_match_the_published_types_of_their_version(release):
         documents += render_join(release, control_plane)
     assert [d["kind"] for d in documents] == ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration",
                                               "KubeProxyConfiguration", "JoinConfiguration", "JoinConfiguration"]
+    for doc in documents:
+        check_kubeadm_types(doc)
+
+
+@pytest.mark.parametrize("release", MINORS, ids=lambda r: r.version)
+def test_the_audit_log_and_file_discovery_take_the_form_of_each_api_version(release):
+    """kubernetes_audit's flags and the pod's mounts of the policy's and the log's directories, and a
+    join that discovers the cluster from a file (remove_anonymous_access), as each kubeadm API has them."""
+    audit = render_vars("control_plane/vars/main.yml", kubernetes_audit=True,
+                        audit_log_path="/var/log/audit/kube-apiserver-audit.log", audit_log_maxage=30,
+                        audit_log_maxbackups=10, audit_log_maxsize=100,
+                        audit_policy_file="/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml",
+                        audit_log_hostpath="/var/log/kubernetes/audit", audit_log_mountpath="/var/log/audit")
+    documents = render("control_plane/templates/kubeadm-config.yaml.j2", **{**init_vars(release), **audit})
+    documents += render_join(release, False, file_discovery=True)
+    api_server = documents[1]["apiServer"]
+    args = _args(api_server["extraArgs"], release.kubeadm_api)
+    assert args["audit-policy-file"] == "/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml"
+    assert (args["audit-log-path"], args["audit-log-maxbackup"]) == ("/var/log/audit/kube-apiserver-audit.log", "10")
+    assert [(v["hostPath"], v["mountPath"], v["readOnly"]) for v in api_server["extraVolumes"]] == [
+        ("/etc/kubernetes/audit-policy", "/etc/kubernetes/audit-policy", True),
+        ("/var/log/kubernetes/audit", "/var/log/audit", False)]
+    assert documents[-1]["discovery"] == {"file": {"kubeConfigPath": "/etc/kubernetes/d.conf"},
+                                          "tlsBootstrapToken": "abcdef.0123456789abcdef"}
     for doc in documents:
         check_kubeadm_types(doc)
 

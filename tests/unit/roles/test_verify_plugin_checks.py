@@ -146,7 +146,7 @@ def _selected(groups, plugin, stages, **settings):
     task = TASKS[0]
     facts = plugin_facts(plugins.get(plugin), settings)  # as kinstall passes them, from the registry
     variables = {"group_names": groups, "kinstall_network_plugin": facts, "kinstall_stages_done": stages,
-                 "verify_checks_only": [], **settings}
+                 "verify_checks_only": [], "kubernetes_audit": False, **settings}
     for name in ("verify_kubernetes_stage", "verify_plugin_check", "verify_checks", "verify_skip"):
         variables[name] = Templar(loader=DataLoader(), variables=variables).template(
             trust_as_template(task["vars"][name]))
@@ -158,7 +158,7 @@ ALL_STAGES = ["etcd", "runtime", "control-plane", "nodes", "network"]
 
 def test_a_calico_node_with_bgp_has_its_sessions_checked():
     checks, skip = _selected(["kube_node", "k8s_cluster"], "calico", ALL_STAGES, calico_network_backend="bird")
-    assert checks == ["containerd", "kubelet", "api", "certificates", "calico-bgp"] and skip == {}
+    assert checks == ["containerd", "kubelet", "api", "anonymous", "certificates", "calico-bgp"] and skip == {}
 
 
 def test_calico_without_bgp_says_why_its_sessions_are_not_checked():
@@ -175,8 +175,53 @@ def test_tungsten_fabric_nodes_run_contrail_status_once_the_network_stage_ran():
 @pytest.mark.parametrize("plugin", ["bridge", "romana"])
 def test_plugins_without_a_host_check_add_none_and_an_etcd_only_host_none(plugin):
     assert _selected(["kube_node", "k8s_cluster"], plugin, ALL_STAGES)[0] == \
-        ["containerd", "kubelet", "api", "certificates"]
+        ["containerd", "kubelet", "api", "anonymous", "certificates"]
     assert _selected(["etcd"], "calico", ALL_STAGES, calico_network_backend="bird")[0] == ["etcd", "certificates"]
+
+
+def test_the_audit_log_is_checked_on_control_planes_when_kubernetes_audit_asks():
+    control_plane = ["kube_control_plane", "k8s_cluster"]
+    assert "audit" not in _selected(control_plane, "bridge", ALL_STAGES)[0]
+    assert "audit" not in _selected(["kube_node", "k8s_cluster"], "bridge", ALL_STAGES, kubernetes_audit=True)[0]
+    checks, skip = _selected(control_plane, "bridge", ["etcd", "runtime"], kubernetes_audit=True)
+    assert "audit" in checks and skip["audit"] == "the control-plane stage has not run on this cluster"
+
+
+def test_requests_without_credentials_pass_only_when_refused(monkeypatch):
+    answers = {"https://127.0.0.1:10250/pods": (401, ""),
+               "https://127.0.0.1:6443/api/v1/namespaces/kube-public/configmaps/cluster-info": (200, "")}
+    monkeypatch.setattr(module, "_status_of", answers.get)
+    assert module.anonymous(6443, api_closed=False)["status"] == "pass"  # cluster-info open: kubeadm's default
+    result = module.anonymous(6443, api_closed=True)
+    assert result["status"] == "fail" and result["seen"].endswith("cluster-info answered 200"), result
+    answers["https://127.0.0.1:6443/api/v1/namespaces/kube-public/configmaps/cluster-info"] = (403, "")
+    assert module.anonymous(6443, api_closed=True)["seen"] == "refused without credentials: kubelet 401, API server 403"
+    answers["https://127.0.0.1:10250/pods"] = (None, "connection refused")
+    assert module.anonymous(6443, api_closed=True)["status"] == "skip"  # the kubelet check says why
+
+
+def test_the_audit_check_passes_only_when_the_request_it_made_is_in_the_log(monkeypatch, tmp_path):
+    log = tmp_path / "audit.log"
+    made = []
+
+    def kubectl(*command, timeout=20):
+        made.append(command[-1])
+        return 1, "", f'Error from server (NotFound): configmaps "{command[-1]}" not found'
+
+    monkeypatch.setattr(module, "_run", kubectl)
+    monkeypatch.setattr(module.time, "sleep", lambda seconds: None)
+    clock = iter(range(0, 1000, 5))
+    monkeypatch.setattr(module.time, "monotonic", lambda: next(clock))
+    log.write_text('{"requestURI":"/api/v1/namespaces/default/configmaps/other"}\n')
+    result = module.audit(6443, str(log))
+    assert result["status"] == "fail" and "has no line for the request" in result["seen"], result
+    def audited(*command, timeout=20):  # the API server writes its audit line before it answers
+        log.write_text(f'{{"requestURI":"/api/v1/namespaces/default/configmaps/{command[-1]}"}}\n')
+        return kubectl(*command)
+
+    monkeypatch.setattr(module, "_run", audited)
+    assert module.audit(6443, str(log))["status"] == "pass"
+    assert module.audit(6443, str(tmp_path / "absent.log"))["status"] == "fail"
 
 
 def test_a_service_check_is_tried_again_while_it_settles_and_says_after_how_long(monkeypatch):

@@ -4,7 +4,8 @@ here healthy over TLS (and the members it lists), containerd active and answerin
 and healthy, the API server reachable the way this host's kubelet reaches it (its local proxy on
 a worker), every certificate further from expiry than a threshold, and the network plugin's own
 health: Calico's BGP sessions (asked of BIRD over its control socket, as `calicoctl node status`
-asks), Tungsten Fabric's `contrail-status`. Each check gives pass,
+asks), Tungsten Fabric's `contrail-status`; requests without credentials refused, and on a control
+plane with kubernetes_audit a request made now found in the audit log. Each check gives pass,
 fail or skip (with the reason), its duration, and on failure what was expected, what was seen and
 diagnostics (service status, journal). Reads only; never changes anything."""
 
@@ -15,6 +16,7 @@ import re
 import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 
@@ -25,7 +27,8 @@ module: kinstall_verify_host
 short_description: kinstall's infrastructure checks on one host (read-only)
 options:
   checks:
-    description: the checks to run here (etcd, containerd, kubelet, api, certificates, calico-bgp, contrail)
+    description: the checks to run here (etcd, containerd, kubelet, api, certificates, calico-bgp, contrail, anonymous,
+      audit)
     type: list
     elements: str
     required: true
@@ -47,6 +50,18 @@ options:
     description: BIRD's control socket, which calico-node shares with the host
     type: str
     default: /var/run/calico/bird.ctl
+  api_port:
+    description: the API server's port on a control plane
+    type: int
+    default: 6443
+  api_anonymous_closed:
+    description: the anonymous check also asks the API server (remove_anonymous_access)
+    type: bool
+    default: false
+  audit_log:
+    description: the audit log on this host, for the audit check
+    type: str
+    default: ""
 """
 
 RETURN = r"""
@@ -204,6 +219,69 @@ def api():
     return check.passed(f"{server}/healthz ok", data={"server": server})
 
 
+def _status_of(url):
+    """The HTTP status an unauthenticated request gets (None and the error when none came back)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # no credentials: only the answer matters
+    try:
+        with urllib.request.urlopen(url, timeout=10, context=context) as answer:
+            return answer.status, ""
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except OSError as error:
+        return None, str(error)
+
+
+def anonymous(api_port, api_closed):
+    """Requests without credentials are refused: by kubelet's API on every Kubernetes host
+    (kubeadm's kubelet authenticates every request), and, where remove_anonymous_access asks,
+    by the API server for kube-public's cluster-info, the one object kubeadm lets anyone read."""
+    check = Check("anonymous")
+    asked = [("kubelet", "https://127.0.0.1:10250/pods")]
+    if api_closed:
+        asked.append(("API server", f"https://127.0.0.1:{api_port}/api/v1/namespaces/kube-public/configmaps/cluster-info"))
+    seen, open_to_anyone = [], []
+    for what, url in asked:
+        status, error = _status_of(url)
+        if status is None:  # down: its own check (kubelet, api) fails and says why
+            return check.skipped(f"the {what} did not answer ({error[:200]})")
+        seen.append(f"{what} {status}")
+        if status not in (401, 403):
+            open_to_anyone.append(f"{url} answered {status}")
+    if open_to_anyone:
+        return check.failed("401 or 403 to requests without credentials", "; ".join(open_to_anyone),
+                            "kubelet: authentication.anonymous.enabled in /var/lib/kubelet/config.yaml; API server: "
+                            "`kubectl -n kube-public get rolebinding` (remove_anonymous_access removes "
+                            "kubeadm:bootstrap-signer-clusterinfo)")
+    return check.passed("refused without credentials: " + ", ".join(seen))
+
+
+def audit(api_port, log):
+    """The audit log records a request made here and now: a read of a ConfigMap no one has, named
+    for this check, through this control plane's own API server."""
+    check = Check("audit")
+    marker = f"kinstall-verify-audit-{os.getpid()}-{int(time.time())}"
+    rc, out, err = _run("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "--server",
+                        f"https://127.0.0.1:{api_port}", "-n", "default", "get", "configmap", marker)
+    if "NotFound" not in err + out:
+        return check.failed("the API server answers a request to audit", _last_line(err or out) or f"exit {rc}")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with open(log, errors="replace") as f:
+                if any(marker in line for line in f):
+                    return check.passed(f"a request made now is in {log}")
+        except OSError as error:
+            problem = str(error)
+        else:
+            problem = f"{log} has no line for the request (configmaps/{marker})"
+        if time.monotonic() > deadline:
+            _, listing, _ = _run("ls", "-la", os.path.dirname(log))
+            return check.failed(f"the request just made in {log}", problem,
+                                f"$ ls -la {os.path.dirname(log)}\n{listing.strip()}")
+        time.sleep(1)
+
+
 def certificates(days):
     check = Check("certificates")
     found, soon = 0, []
@@ -339,11 +417,16 @@ def main():
                                           "skip": {"type": "dict", "default": {}},
                                           "cert_days": {"type": "int", "default": 30},
                                           "settle": {"type": "int", "default": 0},
-                                          "bird_socket": {"type": "str", "default": "/var/run/calico/bird.ctl"}},
+                                          "bird_socket": {"type": "str", "default": "/var/run/calico/bird.ctl"},
+                                          "api_port": {"type": "int", "default": 6443},
+                                          "api_anonymous_closed": {"type": "bool", "default": False},
+                                          "audit_log": {"type": "str", "default": ""}},
                            supports_check_mode=True)
     runners = {"etcd": etcd, "containerd": containerd, "kubelet": kubelet, "api": api,
                "certificates": lambda: certificates(module.params["cert_days"]),
-               "calico-bgp": lambda: calico_bgp(module.params["bird_socket"]), "contrail": contrail}
+               "calico-bgp": lambda: calico_bgp(module.params["bird_socket"]), "contrail": contrail,
+               "anonymous": lambda: anonymous(module.params["api_port"], module.params["api_anonymous_closed"]),
+               "audit": lambda: audit(module.params["api_port"], module.params["audit_log"])}
     results = []
     for name in module.params["checks"]:
         if name in module.params["skip"]:
