@@ -259,7 +259,8 @@ def test_the_cluster_lock_refuses_a_second_controller_and_is_taken_over_after_it
                 pass
         a.wait()
     time.sleep(13)  # A's lease
-    taken = CliRunner().invoke(cli, ["up", copy, "--yes"], env=b_home)
+    # The lock is the cluster's whatever the stages: one stage is enough for B to take it and finish.
+    taken = CliRunner().invoke(cli, ["up", copy, "--yes", "--stages", "preflight"], env=b_home)
     assert taken.exit_code == 0, taken.output
     assert f"took over the cluster's lock from run {holder['run']}" in " ".join(taken.output.split())
     assert ssh(cluster, "node1", "test ! -e /var/lib/kinstall/lock", check=False).returncode == 0
@@ -687,19 +688,31 @@ def _longest_outage(seen) -> float:
     return longest if since is None else float("inf")
 
 
-def test_the_audit_log_and_no_anonymous_access_are_turned_on_by_a_rerun(cluster):
-    """kubernetes_audit and remove_anonymous_access set on the running cluster and `up` run again:
-    only the control plane changes (its configuration, kubeadm's record of it, the API server's
-    manifest, the anonymous role binding), the API answers a request every second but for the API
-    server's one restart, and the second run changes nothing. Then a request the test makes is in
-    the audit log and a Secret's data is not; requests without credentials are refused by the API
-    server and by kubelet; `kinstall verify` passes both checks, and fails each when it is broken:
-    the anonymous binding put back by hand, the audit log moved away."""
+def _stored(lab, key) -> bytes:
+    """The first bytes of a key's value as etcd stores it (read on node1, an etcd member)."""
+    out = ssh(lab, "node1", f"etcdctl.sh get {key} --print-value-only | head -c 26 | base64 -w0").stdout
+    return base64.b64decode(out)
+
+
+def test_audit_encryption_at_rest_and_no_anonymous_access_are_turned_on_by_a_rerun(cluster):
+    """kubernetes_audit, kube_encrypt_secret_data and remove_anonymous_access set on the running
+    cluster and `up` run again: only the control plane changes (its configuration, kubeadm's record
+    of it, the API server's manifest, the anonymous role binding, the Secrets rewritten), the API
+    answers a request every second but for the API server's one restart, and the second run changes
+    nothing. Then a Secret made before is encrypted in etcd and still reads back; a request the test
+    makes is in the audit log and a Secret's data is not; requests without credentials are refused
+    by the API server and by kubelet; `kinstall verify` passes the three checks, and fails each when
+    it is broken: the anonymous binding put back by hand, the audit log moved away, a plaintext
+    Secret put in etcd."""
     import threading
 
+    marker = f"kinstall-test-{int(time.time())}"
+    kubectl(cluster, f"create secret generic before-{marker} --from-literal=word=kept-{marker}")
+    key = f"/registry/secrets/default/before-{marker}"
+    assert _stored(cluster, key).startswith(b"k8s\x00"), _stored(cluster, key)  # plaintext protobuf
     inventory = Path(cluster.inventory)
     document = yaml.safe_load(inventory.read_text())
-    document["all"]["vars"].update(kubernetes_audit=True, remove_anonymous_access=True)
+    document["all"]["vars"].update(kubernetes_audit=True, remove_anonymous_access=True, kube_encrypt_secret_data=True)
     inventory.write_text(yaml.safe_dump(document, sort_keys=False))
     kubeconfig = next(Path(cluster.home).glob("clusters/*/kubeconfig/admin.conf"))
     stop, seen = threading.Event(), []
@@ -715,19 +728,24 @@ def test_the_audit_log_and_no_anonymous_access_are_turned_on_by_a_rerun(cluster)
     changed = {(t["host"], t["stage"], t["task"]) for t in last_record(cluster, mode="up")["tasks"] if t["changed"]}
     assert {(host, stage) for host, stage, _ in changed} == {("node1", "control-plane")}, changed
     assert {task for *_, task in changed} == {
-        "Install the etcd client certificate, kubeadm's configuration and the audit policy",
+        "Install the etcd client certificate, kubeadm's configuration, the audit policy and the encryption configuration",
         "Anonymous requests read cluster-info only while remove_anonymous_access is false",
         "Keep kubeadm's record of the cluster's configuration in step (the kubeadm-config ConfigMap)",
         "Regenerate the API server's manifest, and wait for kubelet to restart it when it changed",
-        "Keep what it was made from"}, changed
+        "Keep what it was made from", "Rewrite every object of kube_encryption_resources through the API",
+        "Keep which configuration they were rewritten for"}, changed
     outage = _longest_outage(seen)
     print(f"API outage while the API server restarted: {outage:.1f} s of {len(seen)} one-second probes")
     assert len(seen) > 30 and outage < 90, (outage, len(seen))
     running = ssh(cluster, "node1", "tr '\\0' ' ' < /proc/$(pgrep -x kube-apiserver)/cmdline").stdout
     assert "--audit-policy-file=/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml" in running, running
 
+    # The Secret made before is stored encrypted, and reads back as it was.
+    assert _stored(cluster, key).startswith(b"k8s:enc:secretbox:v1:key1:"), _stored(cluster, key)
+    word = kubectl(cluster, f"get secret before-{marker} -o jsonpath='{{.data.word}}'").stdout
+    assert base64.b64decode(word).decode() == f"kept-{marker}"
+    assert ssh(cluster, "node1", "stat -c %a /etc/kubernetes/pki/secrets_encryption.yaml").stdout.strip() == "600"
     # The audit log has the request the test makes, and never a Secret's data.
-    marker = f"kinstall-test-{int(time.time())}"
     kubectl(cluster, f"get configmap {marker} --ignore-not-found")
     kubectl(cluster, f"create secret generic {marker} --from-literal=word=never-in-the-log-{marker}")
     log = "/var/log/kubernetes/audit/kube-apiserver-audit.log"
@@ -747,19 +765,28 @@ def test_the_audit_log_and_no_anonymous_access_are_turned_on_by_a_rerun(cluster)
     assert re.search(r"^PASS +infrastructure +audit log \(node1\) ", verified.output, re.M), verified.output
     for node in cluster.nodes:
         assert re.search(rf"^PASS +infrastructure +anonymous requests refused \({node}\) ", verified.output, re.M)
+    assert re.search(r"^PASS +infrastructure +Secrets encrypted at rest \(node1\) .*each encrypted with secretbox$",
+                     verified.output, re.M), verified.output
+    plain = "/registry/secrets/default/kinstall-plaintext"
     binding = "rolebinding kubeadm:bootstrap-signer-clusterinfo -n kube-public"
     kubectl(cluster, f"create {binding} --role kubeadm:bootstrap-signer-clusterinfo --user system:anonymous")
     ssh(cluster, "node1", f"mv {log} {log}.moved")
+    # A Secret's plaintext form (kubectl's, as the API server would store it unencrypted) put in etcd by hand.
+    ssh(cluster, "node1", f"{KUBECTL} get secret before-{marker} -o json | sed 's/before-{marker}/kinstall-plaintext/' "
+                          f"> /var/tmp/plain.json && etcdctl.sh put {plain} < /var/tmp/plain.json >/dev/null")
     try:
         broken = CliRunner().invoke(cli, ["verify", cluster.inventory, "--skip-function"])
     finally:
         kubectl(cluster, f"delete {binding}")
-        ssh(cluster, "node1", f"mv {log}.moved {log}")
+        ssh(cluster, "node1", f"mv {log}.moved {log}; etcdctl.sh del {plain} >/dev/null; rm -f /var/tmp/plain.json")
     assert broken.exit_code == 9, broken.output
     assert re.search(r"^FAIL +infrastructure +anonymous requests refused \(node1\) .*cluster-info answered 200$",
                      broken.output, re.M), broken.output
     assert re.search(r"^PASS +infrastructure +anonymous requests refused \(node2\) ", broken.output, re.M)
     assert re.search(r"^FAIL +infrastructure +audit log \(node1\) .*No such file", broken.output, re.M), broken.output
+    assert re.search(rf"^FAIL +infrastructure +Secrets encrypted at rest \(node1\) .*seen 1 of \d+ not: {plain}$",
+                     broken.output, re.M), broken.output
+    kubectl(cluster, f"delete secret before-{marker}")
 
 
 def _etcd_members(lab, node="node1"):

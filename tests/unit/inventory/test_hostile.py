@@ -181,3 +181,15 @@ def test_kubesprays_audit_settings_and_custom_rules_are_accepted(tmp_path):
     rules = '"- level: None\\n  nonResourceURLs: [/healthz*]\\n- level: RequestResponse\\n  resources: [{group: \\"\\"}]"'
     assert _errors(_inventory(tmp_path, f"kubernetes_audit: true\naudit_log_path: /var/log/kube-apiserver-log.json\n"
                                         f"audit_policy_custom_rules: {rules}\nremove_anonymous_access: true")) == []
+
+
+@pytest.mark.parametrize("setting, key", [
+    ("kube_encryption_algorithm: aesctr", "kube_encryption_algorithm"),
+    ("kube_encryption_resources: ['secrets; rm -rf /']", "kube_encryption_resources[0]"),
+    ("kube_encrypt_token: short-secret-value", "kube_encrypt_token"),
+])
+def test_an_encryption_setting_kubernetes_would_refuse_is_refused_at_its_key_and_the_key_never_shown(tmp_path, setting,
+                                                                                                  key):
+    errors = _errors(_inventory(tmp_path, "kube_encrypt_secret_data: true\n" + setting))
+    assert len(errors) == 1 and f"$.all.vars.{key}: " in errors[0], errors
+    assert "short-secret-value" not in errors[0]

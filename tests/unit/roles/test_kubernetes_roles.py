@@ -3,6 +3,7 @@ release kinstall supports: kubeadm's configuration in the form its API version t
 v1beta3, v1beta4), checked against kubeadm's published types (tests/schemas/kubeadm.yml), the
 join configuration, the inventory's taints and labels."""
 
+import base64
 import importlib.util
 
 import jsonschema
@@ -315,3 +316,19 @@ def test_kubesprays_sample_renders_kubesprays_defaults_into_kubeadm_kubelet_and_
     manager = _args(config["controllerManager"]["extraArgs"], release.kubeadm_api)
     assert manager["node-cidr-mask-size"] == str(default["kube_network_node_prefix"])
     assert manager["v"] == str(default["kube_log_level"])
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_encryption_configuration_writes_with_the_key_when_on_and_still_reads_with_it_when_off(on):
+    """Turned off, the cluster's key stays second, so what was encrypted still reads and a rewrite
+    stores it plaintext again; the key is the token's bytes, base64 (Kubespray's form)."""
+    token = "0123456789abcdefghijklmnopqrstuv"
+    (config,) = render("control_plane/templates/encryption.yaml.j2", kube_encrypt_secret_data=on,
+                       kube_encryption_algorithm="aescbc", kube_encryption_resources=["secrets", "configmaps"],
+                       control_plane_encryption_token=token)
+    assert (config["apiVersion"], config["kind"]) == ("apiserver.config.k8s.io/v1", "EncryptionConfiguration")
+    (resources,) = config["resources"]
+    assert resources["resources"] == ["secrets", "configmaps"]
+    keyed = {"aescbc": {"keys": [{"name": "key1", "secret": base64.b64encode(token.encode()).decode()}]}}
+    assert resources["providers"] == ([keyed, {"identity": {}}] if on else [{"identity": {}}, keyed])
+    assert len(base64.b64decode(keyed["aescbc"]["keys"][0]["secret"])) == 32  # AES-256, secretbox's length

@@ -146,7 +146,9 @@ def _selected(groups, plugin, stages, **settings):
     task = TASKS[0]
     facts = plugin_facts(plugins.get(plugin), settings)  # as kinstall passes them, from the registry
     variables = {"group_names": groups, "kinstall_network_plugin": facts, "kinstall_stages_done": stages,
-                 "verify_checks_only": [], "kubernetes_audit": False, **settings}
+                 "verify_checks_only": [], "kubernetes_audit": False,
+                 "kube_encrypt_secret_data": False, "inventory_hostname": "n1", "groups": {"etcd": ["n1", "n2"]},
+                 **settings}
     for name in ("verify_kubernetes_stage", "verify_plugin_check", "verify_checks", "verify_skip"):
         variables[name] = Templar(loader=DataLoader(), variables=variables).template(
             trust_as_template(task["vars"][name]))
@@ -234,3 +236,37 @@ def test_a_service_check_is_tried_again_while_it_settles_and_says_after_how_long
     assert calls == [2, 2]
     once = module._settled(lambda: module.Check("kubelet").failed("kubelet active", "kubelet inactive"), settle=0)
     assert (once["status"], once["seen"]) == ("fail", "kubelet inactive")
+
+
+def test_every_stored_secret_must_carry_the_providers_prefix_and_plaintext_ones_are_named(monkeypatch):
+    import base64
+    import json
+
+    stored = {"/registry/secrets/default/a": b"k8s:enc:secretbox:v1:key1:\x00\x01",
+              "/registry/secrets/kube-system/b": b"k8s:enc:secretbox:v1:key1:\x02"}
+    asked = []
+
+    def etcdctl(*command, timeout=20):
+        asked.append(command)
+        kvs = [{"key": base64.b64encode(k.encode()).decode(), "value": base64.b64encode(v).decode()}
+               for k, v in stored.items()]
+        return 0, json.dumps({"kvs": kvs}), ""
+
+    monkeypatch.setattr(module, "_run", etcdctl)
+    result = module.encryption("secretbox", ["secrets"])
+    assert result["status"] == "pass" and result["seen"] == "2 stored object(s) of secrets, each encrypted with secretbox"
+    assert asked[0][:5] == ("/usr/local/bin/etcdctl.sh", "--command-timeout=10s", "get", "/registry/secrets/", "--prefix")
+    assert module.encryption("aescbc", ["secrets"])["status"] == "fail"  # another provider's prefix
+    stored["/registry/secrets/default/plain"] = b"k8s\x00\n\x0c\n\x02v1\x12\x06Secret secret-data"
+    result = module.encryption("secretbox", ["secrets"])
+    assert result["status"] == "fail" and result["seen"] == "1 of 3 not: /registry/secrets/default/plain", result
+    assert "secret-data" not in json.dumps(result)  # names, never values
+    monkeypatch.setattr(module, "_run", lambda *c, timeout=20: (1, "", "context deadline exceeded"))
+    assert module.encryption("secretbox", ["secrets"])["seen"] == "context deadline exceeded"
+
+
+def test_the_encryption_check_runs_on_the_first_etcd_member_when_asked():
+    assert "encryption" not in _selected(["etcd"], "bridge", ALL_STAGES)[0]
+    assert "encryption" in _selected(["etcd"], "bridge", ALL_STAGES, kube_encrypt_secret_data=True)[0]
+    assert "encryption" not in _selected(["etcd"], "bridge", ALL_STAGES, kube_encrypt_secret_data=True,
+                                         inventory_hostname="n2")[0]

@@ -5,10 +5,12 @@ and healthy, the API server reachable the way this host's kubelet reaches it (it
 a worker), every certificate further from expiry than a threshold, and the network plugin's own
 health: Calico's BGP sessions (asked of BIRD over its control socket, as `calicoctl node status`
 asks), Tungsten Fabric's `contrail-status`; requests without credentials refused, and on a control
-plane with kubernetes_audit a request made now found in the audit log. Each check gives pass,
+plane with kubernetes_audit a request made now found in the audit log; on the first etcd member with
+kube_encrypt_secret_data every stored Secret encrypted. Each check gives pass,
 fail or skip (with the reason), its duration, and on failure what was expected, what was seen and
 diagnostics (service status, journal). Reads only; never changes anything."""
 
+import base64
 import glob
 import json
 import os
@@ -28,7 +30,7 @@ short_description: kinstall's infrastructure checks on one host (read-only)
 options:
   checks:
     description: the checks to run here (etcd, containerd, kubelet, api, certificates, calico-bgp, contrail, anonymous,
-      audit)
+      audit, encryption)
     type: list
     elements: str
     required: true
@@ -62,6 +64,15 @@ options:
     description: the audit log on this host, for the audit check
     type: str
     default: ""
+  encryption_algorithm:
+    description: the provider whose prefix every stored object of encryption_resources must carry
+    type: str
+    default: secretbox
+  encryption_resources:
+    description: the resources encrypted at rest
+    type: list
+    elements: str
+    default: [secrets]
 """
 
 RETURN = r"""
@@ -282,6 +293,35 @@ def audit(api_port, log):
         time.sleep(1)
 
 
+def encryption(algorithm, resources):
+    """Every stored object of the encrypted resources, as etcd holds it, starts with the prefix of
+    kube_encryption_algorithm's provider (what the API server writes), read from this member. Names
+    the objects stored in plaintext; never shows a value."""
+    check = Check("encryption")
+    prefix = f"k8s:enc:{algorithm}:v1:".encode()
+    plain, counted = [], 0
+    for resource in resources:
+        rc, out, err = _run("/usr/local/bin/etcdctl.sh", "--command-timeout=10s", "get", f"/registry/{resource}/",
+                            "--prefix", "--limit=1000", "-w", "json", timeout=30)
+        if rc != 0:
+            return check.failed(f"etcd answers a read of the stored {resource}", _last_line(err or out))
+        try:
+            stored = json.loads(out).get("kvs", [])
+        except ValueError:
+            return check.failed(f"etcd answers a read of the stored {resource}", "an answer that is not JSON")
+        for item in stored:
+            counted += 1
+            if not base64.b64decode(item.get("value", "")).startswith(prefix):
+                plain.append(base64.b64decode(item.get("key", "")).decode(errors="replace"))
+    if plain:
+        return check.failed(f"every stored object of {', '.join(resources)} encrypted ({prefix.decode()}...)",
+                            f"{len(plain)} of {counted} not: {', '.join(plain[:10])}"
+                            + (" ..." if len(plain) > 10 else ""),
+                            "run `kinstall up` again: the control-plane stage rewrites them once every control plane "
+                            "reads the encryption configuration")
+    return check.passed(f"{counted} stored object(s) of {', '.join(resources)}, each encrypted with {algorithm}")
+
+
 def certificates(days):
     check = Check("certificates")
     found, soon = 0, []
@@ -420,13 +460,18 @@ def main():
                                           "bird_socket": {"type": "str", "default": "/var/run/calico/bird.ctl"},
                                           "api_port": {"type": "int", "default": 6443},
                                           "api_anonymous_closed": {"type": "bool", "default": False},
-                                          "audit_log": {"type": "str", "default": ""}},
+                                          "audit_log": {"type": "str", "default": ""},
+                                          "encryption_algorithm": {"type": "str", "default": "secretbox"},
+                                          "encryption_resources": {"type": "list", "elements": "str",
+                                                                   "default": ["secrets"]}},
                            supports_check_mode=True)
     runners = {"etcd": etcd, "containerd": containerd, "kubelet": kubelet, "api": api,
                "certificates": lambda: certificates(module.params["cert_days"]),
                "calico-bgp": lambda: calico_bgp(module.params["bird_socket"]), "contrail": contrail,
                "anonymous": lambda: anonymous(module.params["api_port"], module.params["api_anonymous_closed"]),
-               "audit": lambda: audit(module.params["api_port"], module.params["audit_log"])}
+               "audit": lambda: audit(module.params["api_port"], module.params["audit_log"]),
+               "encryption": lambda: encryption(module.params["encryption_algorithm"],
+                                                module.params["encryption_resources"])}
     results = []
     for name in module.params["checks"]:
         if name in module.params["skip"]:
