@@ -1,5 +1,6 @@
 """What `kinstall certs check` reports: the certificates the certs-check operation found on each
-host (file, expiry as openssl prints it, subject), soonest expiry first."""
+host (file, expiry as openssl prints it, subject), soonest expiry first, and when each control
+plane's renewal timer (auto_renew_certificates) renews them next."""
 
 from __future__ import annotations
 
@@ -46,3 +47,23 @@ def render(found: list[Certificate], warn_days: int, now: datetime | None = None
     lines.append(f"{len(found)} certificates; {len(soon)} expire within {warn_days} days"
                  + ("; renew with `kinstall certs renew`" if soon else ""))
     return "\n".join(lines)
+
+
+def renewals(path: Path) -> dict[str, str]:
+    """Control plane -> when its renewal timer fires next; '' where no timer waits. The operation
+    keeps each control plane's `systemctl show` lines (ActiveState=, NextElapseUSecRealtime=)."""
+    found = json.loads(path.read_text()) if path.is_file() else {}
+    shown = {host: dict(line.split("=", 1) for line in lines if "=" in line) for host, lines in found.items()}
+    return {host: (p.get("NextElapseUSecRealtime", "") if p.get("ActiveState") == "active" else "")
+            for host, p in shown.items()}
+
+
+def render_renewals(renewals: dict[str, str]) -> str:
+    if not renewals:
+        return ""
+    waiting = {host: when for host, when in renewals.items() if when}
+    if not waiting:
+        return "automatic renewal: off (auto_renew_certificates); renew with `kinstall certs renew`"
+    off = sorted(set(renewals) - set(waiting))
+    return "automatic renewal: " + "; ".join(f"{host} next {when}" for host, when in waiting.items()) + \
+        (f"; no timer on {', '.join(off)}" if off else "")

@@ -203,12 +203,16 @@ def certs():
 @click.pass_context
 def certs_check(ctx, inventory, warn_days):
     """Every certificate on the cluster's hosts (kubeadm's, etcd's, kubelet's, those inside the
-    kubeconfigs) with its subject and expiry, soonest first. Reads only."""
+    kubeconfigs) with its subject and expiry, soonest first, and when each control plane's renewal
+    timer renews them next (auto_renew_certificates). Reads only."""
     from installer import certificates, state
 
     cluster, record = _run_operation(inventory, "certs-check", {}, None, True)
     if record.exit_code == 0:
         click.echo(certificates.render(certificates.read(state.of(cluster) / "certificates.json"), warn_days))
+        renewal = certificates.render_renewals(certificates.renewals(state.of(cluster) / "renewal.json"))
+        if renewal:
+            click.echo(renewal)
     ctx.exit(record.exit_code)
 
 

@@ -14,7 +14,7 @@ from installer.verify.results import FAIL, PASS, SKIP, Result
 PLUGIN_CHECKS = {p.host_check: p.host_check_title for p in plugins.REGISTRY.values() if p.host_check}
 NAMES = {"etcd": "etcd member", "containerd": "containerd", "kubelet": "kubelet", "api": "API through the host's path",
          "certificates": "certificate expiry", "anonymous": "anonymous requests refused", "audit": "audit log",
-         "encryption": "Secrets encrypted at rest",
+         "encryption": "Secrets encrypted at rest", "renewal": "certificate renewal timer",
          **PLUGIN_CHECKS}
 
 

@@ -694,16 +694,18 @@ def _stored(lab, key) -> bytes:
     return base64.b64decode(out)
 
 
-def test_audit_encryption_at_rest_and_no_anonymous_access_are_turned_on_by_a_rerun(cluster):
-    """kubernetes_audit, kube_encrypt_secret_data and remove_anonymous_access set on the running
-    cluster and `up` run again: only the control plane changes (its configuration, kubeadm's record
-    of it, the API server's manifest, the anonymous role binding, the Secrets rewritten), the API
-    answers a request every second but for the API server's one restart, and the second run changes
-    nothing. Then a Secret made before is encrypted in etcd and still reads back; a request the test
+def test_day_two_settings_are_turned_on_by_a_rerun_and_verify_fails_each_when_broken(cluster):
+    """kubernetes_audit, kube_encrypt_secret_data, remove_anonymous_access and auto_renew_certificates
+    set on the running cluster and `up` run again: only the control plane changes (its
+    configuration, kubeadm's record of it, the API server's manifest, the anonymous role binding,
+    the Secrets rewritten, the renewal timer), the API answers a request every second but for the
+    API server's one restart, and the second run changes nothing. Then the timer's service, started
+    as the timer would, renews the certificates and the API answers; `certs check` says when the next
+    renewal is; a Secret made before is encrypted in etcd and still reads back; a request the test
     makes is in the audit log and a Secret's data is not; requests without credentials are refused
-    by the API server and by kubelet; `kinstall verify` passes the three checks, and fails each when
-    it is broken: the anonymous binding put back by hand, the audit log moved away, a plaintext
-    Secret put in etcd."""
+    by the API server and by kubelet; `kinstall verify` passes the four checks, and fails each when
+    it is broken: the timer disabled, the anonymous binding put back by hand, the audit log moved
+    away, a plaintext Secret put in etcd."""
     import threading
 
     marker = f"kinstall-test-{int(time.time())}"
@@ -712,7 +714,8 @@ def test_audit_encryption_at_rest_and_no_anonymous_access_are_turned_on_by_a_rer
     assert _stored(cluster, key).startswith(b"k8s\x00"), _stored(cluster, key)  # plaintext protobuf
     inventory = Path(cluster.inventory)
     document = yaml.safe_load(inventory.read_text())
-    document["all"]["vars"].update(kubernetes_audit=True, remove_anonymous_access=True, kube_encrypt_secret_data=True)
+    document["all"]["vars"].update(kubernetes_audit=True, remove_anonymous_access=True, kube_encrypt_secret_data=True,
+                                   auto_renew_certificates=True)
     inventory.write_text(yaml.safe_dump(document, sort_keys=False))
     kubeconfig = next(Path(cluster.home).glob("clusters/*/kubeconfig/admin.conf"))
     stop, seen = threading.Event(), []
@@ -733,13 +736,27 @@ def test_audit_encryption_at_rest_and_no_anonymous_access_are_turned_on_by_a_rer
         "Keep kubeadm's record of the cluster's configuration in step (the kubeadm-config ConfigMap)",
         "Regenerate the API server's manifest, and wait for kubelet to restart it when it changed",
         "Keep what it was made from", "Rewrite every object of kube_encryption_resources through the API",
-        "Keep which configuration they were rewritten for"}, changed
+        "Keep which configuration they were rewritten for", "Install the certificate renewal timer",
+        "Start the certificate renewal timer now and at boot"}, changed
     outage = _longest_outage(seen)
     print(f"API outage while the API server restarted: {outage:.1f} s of {len(seen)} one-second probes")
     assert len(seen) > 30 and outage < 90, (outage, len(seen))
     running = ssh(cluster, "node1", "tr '\\0' ' ' < /proc/$(pgrep -x kube-apiserver)/cmdline").stdout
     assert "--audit-policy-file=/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml" in running, running
 
+    # The renewal timer's service, started by hand as the timer would: new certificates, and the API answers.
+    serial = "openssl x509 -noout -serial -in /etc/kubernetes/pki/apiserver.crt"
+    before = ssh(cluster, "node1", serial).stdout
+    ssh(cluster, "node1", "systemctl start --no-block kinstall-certs-renew.service")
+    done = "systemctl show kinstall-certs-renew.service --property=ActiveState,Result,ExecMainStatus"
+    _wait(cluster, "the renewal to finish", lambda: set(ssh(cluster, "node1", done).stdout.split()) == {
+        "Result=success", "ExecMainStatus=0", "ActiveState=inactive"} and ssh(cluster, "node1", serial).stdout != before)
+    assert kubectl(cluster, "get --raw /readyz").stdout == "ok"
+    # kubelet reports the restarted static pods Ready after their startup probes (10 s apart)
+    ready = "get pods -n kube-system -o jsonpath='{.items[*].status.conditions[?(@.type==\"Ready\")].status}'"
+    _wait(cluster, "the control plane's pods Ready again", lambda: set(kubectl(cluster, ready).stdout.split()) == {"True"})
+    checked = CliRunner().invoke(cli, ["certs", "check", cluster.inventory])
+    assert re.search(r"^automatic renewal: node1 next \w{3} \d{4}-\d\d-\d\d 03:00:00 ", checked.output, re.M), checked.output
     # The Secret made before is stored encrypted, and reads back as it was.
     assert _stored(cluster, key).startswith(b"k8s:enc:secretbox:v1:key1:"), _stored(cluster, key)
     word = kubectl(cluster, f"get secret before-{marker} -o jsonpath='{{.data.word}}'").stdout
@@ -767,10 +784,12 @@ def test_audit_encryption_at_rest_and_no_anonymous_access_are_turned_on_by_a_rer
         assert re.search(rf"^PASS +infrastructure +anonymous requests refused \({node}\) ", verified.output, re.M)
     assert re.search(r"^PASS +infrastructure +Secrets encrypted at rest \(node1\) .*each encrypted with secretbox$",
                      verified.output, re.M), verified.output
+    assert re.search(r"^PASS +infrastructure +certificate renewal timer \(node1\) .*timer active, next renewal ",
+                     verified.output, re.M), verified.output
     plain = "/registry/secrets/default/kinstall-plaintext"
     binding = "rolebinding kubeadm:bootstrap-signer-clusterinfo -n kube-public"
     kubectl(cluster, f"create {binding} --role kubeadm:bootstrap-signer-clusterinfo --user system:anonymous")
-    ssh(cluster, "node1", f"mv {log} {log}.moved")
+    ssh(cluster, "node1", f"mv {log} {log}.moved; systemctl disable --now kinstall-certs-renew.timer")
     # A Secret's plaintext form (kubectl's, as the API server would store it unencrypted) put in etcd by hand.
     ssh(cluster, "node1", f"{KUBECTL} get secret before-{marker} -o json | sed 's/before-{marker}/kinstall-plaintext/' "
                           f"> /var/tmp/plain.json && etcdctl.sh put {plain} < /var/tmp/plain.json >/dev/null")
@@ -778,12 +797,15 @@ def test_audit_encryption_at_rest_and_no_anonymous_access_are_turned_on_by_a_rer
         broken = CliRunner().invoke(cli, ["verify", cluster.inventory, "--skip-function"])
     finally:
         kubectl(cluster, f"delete {binding}")
-        ssh(cluster, "node1", f"mv {log}.moved {log}; etcdctl.sh del {plain} >/dev/null; rm -f /var/tmp/plain.json")
+        ssh(cluster, "node1", f"mv {log}.moved {log}; etcdctl.sh del {plain} >/dev/null; rm -f /var/tmp/plain.json; "
+                              "systemctl enable --now kinstall-certs-renew.timer")
     assert broken.exit_code == 9, broken.output
     assert re.search(r"^FAIL +infrastructure +anonymous requests refused \(node1\) .*cluster-info answered 200$",
                      broken.output, re.M), broken.output
     assert re.search(r"^PASS +infrastructure +anonymous requests refused \(node2\) ", broken.output, re.M)
     assert re.search(r"^FAIL +infrastructure +audit log \(node1\) .*No such file", broken.output, re.M), broken.output
+    assert re.search(r"^FAIL +infrastructure +certificate renewal timer \(node1\) .*seen kinstall-certs-renew.timer "
+                     r"disabled, inactive$", broken.output, re.M), broken.output
     assert re.search(rf"^FAIL +infrastructure +Secrets encrypted at rest \(node1\) .*seen 1 of \d+ not: {plain}$",
                      broken.output, re.M), broken.output
     kubectl(cluster, f"delete secret before-{marker}")

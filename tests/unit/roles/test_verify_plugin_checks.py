@@ -146,7 +146,7 @@ def _selected(groups, plugin, stages, **settings):
     task = TASKS[0]
     facts = plugin_facts(plugins.get(plugin), settings)  # as kinstall passes them, from the registry
     variables = {"group_names": groups, "kinstall_network_plugin": facts, "kinstall_stages_done": stages,
-                 "verify_checks_only": [], "kubernetes_audit": False,
+                 "verify_checks_only": [], "kubernetes_audit": False, "auto_renew_certificates": False,
                  "kube_encrypt_secret_data": False, "inventory_hostname": "n1", "groups": {"etcd": ["n1", "n2"]},
                  **settings}
     for name in ("verify_kubernetes_stage", "verify_plugin_check", "verify_checks", "verify_skip"):
@@ -270,3 +270,27 @@ def test_the_encryption_check_runs_on_the_first_etcd_member_when_asked():
     assert "encryption" in _selected(["etcd"], "bridge", ALL_STAGES, kube_encrypt_secret_data=True)[0]
     assert "encryption" not in _selected(["etcd"], "bridge", ALL_STAGES, kube_encrypt_secret_data=True,
                                          inventory_hostname="n2")[0]
+
+
+def test_the_renewal_timer_must_be_enabled_waiting_and_its_last_run_successful(monkeypatch):
+    answers = {("is-enabled", "kinstall-certs-renew.timer"): "enabled\n",
+               ("is-active", "kinstall-certs-renew.timer"): "active\n",
+               ("show", "kinstall-certs-renew.service", "--property=Result", "--value"): "success\n",
+               ("show", "kinstall-certs-renew.timer", "--property=NextElapseUSecRealtime", "--value"):
+                   "Mon 2027-01-04 03:00:00 UTC\n"}
+
+    def systemctl(*command, timeout=20):
+        if command[0] == "systemctl":
+            return 0, answers.get(command[1:], ""), ""
+        return 1, "", ""  # journalctl, openssl: nothing to add
+
+    monkeypatch.setattr(module, "_run", systemctl)
+    monkeypatch.setattr(module.glob, "glob", lambda pattern: [])
+    result = module.renewal()
+    assert result["status"] == "pass" and result["seen"] == "timer active, next renewal Mon 2027-01-04 03:00:00 UTC"
+    answers[("show", "kinstall-certs-renew.service", "--property=Result", "--value")] = "exit-code\n"
+    assert module.renewal()["seen"] == "kinstall-certs-renew.service: exit-code"
+    answers[("is-enabled", "kinstall-certs-renew.timer")] = "disabled\n"
+    answers[("is-active", "kinstall-certs-renew.timer")] = "inactive\n"
+    result = module.renewal()
+    assert result["status"] == "fail" and result["seen"] == "kinstall-certs-renew.timer disabled, inactive", result

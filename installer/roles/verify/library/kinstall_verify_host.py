@@ -6,7 +6,8 @@ a worker), every certificate further from expiry than a threshold, and the netwo
 health: Calico's BGP sessions (asked of BIRD over its control socket, as `calicoctl node status`
 asks), Tungsten Fabric's `contrail-status`; requests without credentials refused, and on a control
 plane with kubernetes_audit a request made now found in the audit log; on the first etcd member with
-kube_encrypt_secret_data every stored Secret encrypted. Each check gives pass,
+kube_encrypt_secret_data every stored Secret encrypted; on a control plane with auto_renew_certificates
+the renewal timer waiting. Each check gives pass,
 fail or skip (with the reason), its duration, and on failure what was expected, what was seen and
 diagnostics (service status, journal). Reads only; never changes anything."""
 
@@ -30,7 +31,7 @@ short_description: kinstall's infrastructure checks on one host (read-only)
 options:
   checks:
     description: the checks to run here (etcd, containerd, kubelet, api, certificates, calico-bgp, contrail, anonymous,
-      audit, encryption)
+      audit, encryption, renewal)
     type: list
     elements: str
     required: true
@@ -322,18 +323,44 @@ def encryption(algorithm, resources):
     return check.passed(f"{counted} stored object(s) of {', '.join(resources)}, each encrypted with {algorithm}")
 
 
+def _expiry(path):
+    rc, out, _ = _run("openssl", "x509", "-noout", "-enddate", "-in", path)
+    if rc != 0 or "=" not in out:
+        return None
+    return datetime.strptime(out.strip().split("=", 1)[1].replace("  ", " "),
+                             "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+
+
+def renewal():
+    """auto_renew_certificates: the renewal timer enabled and waiting, its last run (if any)
+    successful; says when it fires next and which of kubeadm's certificates expires first."""
+    check = Check("renewal")
+    timer, service = "kinstall-certs-renew.timer", "kinstall-certs-renew.service"
+    _, enabled, _ = _run("systemctl", "is-enabled", timer)
+    state, diagnostics = _service(timer)
+    if enabled.strip() != "enabled" or state != "active":
+        return check.failed(f"{timer} enabled and active", f"{timer} {enabled.strip() or 'absent'}, {state}",
+                            diagnostics)
+    _, result, _ = _run("systemctl", "show", service, "--property=Result", "--value")
+    if result.strip() not in ("success", ""):
+        _, journal = _service(service)
+        return check.failed("the last renewal succeeded", f"{service}: {result.strip()}", journal)
+    _, upcoming, _ = _run("systemctl", "show", timer, "--property=NextElapseUSecRealtime", "--value")
+    ends = [(end, path) for path in sorted(glob.glob("/etc/kubernetes/pki/*.crt")) if (end := _expiry(path))]
+    soonest = f"; first expiry {min(ends)[0]:%Y-%m-%d} ({min(ends)[1]})" if ends else ""
+    return check.passed(f"timer active, next renewal {upcoming.strip() or 'not scheduled'}{soonest}")
+
+
 def certificates(days):
     check = Check("certificates")
     found, soon = 0, []
     now = datetime.now(UTC)
     for pattern in CERTIFICATES:
         for path in sorted(glob.glob(pattern)):
-            rc, out, _ = _run("openssl", "x509", "-noout", "-enddate", "-in", path)
-            if rc != 0 or "=" not in out:
+            end = _expiry(path)
+            if end is None:
                 continue
             found += 1
-            end = datetime.strptime(out.strip().split("=", 1)[1].replace("  ", " "),
-                                    "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
             left = (end - now).days
             if left < days:
                 soon.append(f"{path} ({'expired' if left < 0 else f'{left} days left'})")
@@ -470,6 +497,7 @@ def main():
                "calico-bgp": lambda: calico_bgp(module.params["bird_socket"]), "contrail": contrail,
                "anonymous": lambda: anonymous(module.params["api_port"], module.params["api_anonymous_closed"]),
                "audit": lambda: audit(module.params["api_port"], module.params["audit_log"]),
+               "renewal": renewal,
                "encryption": lambda: encryption(module.params["encryption_algorithm"],
                                                 module.params["encryption_resources"])}
     results = []
