@@ -144,10 +144,11 @@ def test_the_admin_kubeconfig_is_0600_on_the_controller_and_printed_as_a_path(cl
 
 
 def _cluster_secrets(cluster) -> dict[str, str]:
-    """The secrets the cluster keeps in /var/lib/kinstall/pki.tar (read on node1): name -> content."""
+    """The secrets the cluster keeps in /var/lib/kinstall/pki.tar (read on node1): name -> content
+    (the encryption key of Secrets at rest among them, once kube_encrypt_secret_data made one)."""
     names = ssh(cluster, "node1", "tar -tf /var/lib/kinstall/pki.tar").stdout.split()
     return {name: ssh(cluster, "node1", f"tar -xOf /var/lib/kinstall/pki.tar {name}").stdout
-            for name in names if name.endswith((".key", "certificate-key"))}
+            for name in names if name.endswith((".key", "certificate-key", "encryption/token"))}
 
 
 def _no_secret_on_the_controller(cluster, homes, outputs=()):
@@ -165,7 +166,7 @@ def _no_secret_on_the_controller(cluster, homes, outputs=()):
     assert {"etcd/ca.key", "kubeadm/certificate-key"} <= set(secrets), sorted(secrets)
     for content in secrets.values():
         body = "".join(line for line in content.splitlines() if "PRIVATE KEY" not in line).strip()
-        needles.append(body[:64])
+        needles += [body[:64], base64.b64encode(body.encode()).decode()[:64]]  # as written, and as a config holds it
     files = [p for home in homes for p in Path(home).rglob("*") if p.is_file()]
     files += [p for p in Path(tempfile.gettempdir()).glob("kinstall-run-*/**/*") if p.is_file()]
     for path in files:
@@ -809,6 +810,9 @@ def test_day_two_settings_are_turned_on_by_a_rerun_and_verify_fails_each_when_br
     assert re.search(rf"^FAIL +infrastructure +Secrets encrypted at rest \(node1\) .*seen 1 of \d+ not: {plain}$",
                      broken.output, re.M), broken.output
     kubectl(cluster, f"delete secret before-{marker}")
+    assert "encryption/token" in _cluster_secrets(cluster)  # the key kinstall made, kept with the cluster's secrets
+    _no_secret_on_the_controller(cluster, [cluster.home], [result.output, checked.output, verified.output,
+                                                           broken.output])
 
 
 def _etcd_members(lab, node="node1"):
