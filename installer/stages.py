@@ -86,6 +86,7 @@ NAMES = tuple(stage.name for stage in STAGES)
 # with the same records, lock and progress as the stages.
 OPERATIONS = (
     Stage("etcd-snapshot", "save a snapshot of etcd's data and fetch it to the controller", hosts="etcd"),
+    Stage("etcd-snapshots", "list the snapshots the etcd members and the backup target keep", hosts="etcd"),
     Stage("etcd-restore", "restore every etcd member from a snapshot", hosts="etcd"),
     Stage("reset", "wipe Kubernetes, etcd and the container runtime from the hosts"),
     # From the controller (drain, delete, etcd member removal through the others), then the node's reset:

@@ -134,16 +134,20 @@ def _confirm(question: str | None, yes: bool, ask_only_on_a_terminal: bool = Fal
         raise KinstallError("stopped before contacting any host", ExitCode.INTERRUPTED)
 
 
-def _run_operation(inventory: str, name: str, variables: dict, question: str | None, yes: bool,
+def _run_operation(inventory: str, name: str, variables, question: str | None, yes: bool,
                    limit: str | None = None, check=None):
     """One lifecycle operation (stages.OPERATIONS) on INVENTORY's hosts with the run engine's
-    records, lock and progress; check(cluster) first. Returns (cluster, record) after its report."""
+    records, lock and progress; check(cluster) first. variables: a dict, or a function of the
+    cluster that makes it (and refuses input with InvalidInput). Returns (cluster, record) after
+    its report."""
     from installer.inventory.validate import require_valid
     from installer.runner import engine, progress, report
 
     cluster = require_valid(inventory).cluster
     if check is not None:
         check(cluster)
+    if callable(variables):
+        variables = variables(cluster)
     _confirm(question, yes)
     request = engine.RunRequest(Kind.OPERATION, operation=name, operation_vars=variables, limit=limit,
                                 command=command_line(name))
@@ -237,12 +241,23 @@ def etcd():
 
 @etcd.command("snapshot")
 @INVENTORY
+@click.option("--list", "listing", is_flag=True,
+              help="Take none: list every snapshot there is (the controller's, each member's, the backup target's).")
 @click.pass_context
-def etcd_snapshot(ctx, inventory):
+def etcd_snapshot(ctx, inventory, listing):
     """Save a checked snapshot of etcd's data and fetch it to the controller
-    (<cluster state>/etcd-snapshots/, mode 0600: it holds every Secret of the cluster)."""
+    (<cluster state>/etcd-snapshots/, mode 0600: it holds every Secret of the cluster). With
+    --list, take none: show every snapshot there is, newest first, named as `kinstall etcd
+    restore` takes it."""
+    from installer import snapshots, state
     from installer.lifecycle import after
 
+    if listing:
+        cluster, record = _run_operation(inventory, "etcd-snapshots", {}, None, True)
+        if record.exit_code == 0:
+            click.echo(snapshots.render(snapshots.on_controller(state.of(cluster) / "etcd-snapshots")
+                                        + snapshots.on_hosts(state.of(cluster) / "etcd-snapshots.json")))
+        ctx.exit(record.exit_code)
     _, record = _run_operation(inventory, "etcd-snapshot", {}, None, True)
     newest = after.newest_snapshot(record) if record.exit_code == 0 else None
     if newest is not None:
@@ -252,13 +267,17 @@ def etcd_snapshot(ctx, inventory):
 
 @etcd.command("restore")
 @INVENTORY
-@click.argument("snapshot", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("snapshot")
 @yes("replacing every member's data")
 @click.pass_context
 def etcd_restore(ctx, inventory, snapshot, yes):
-    """Replace the data of every etcd member with SNAPSHOT (a file `kinstall etcd snapshot` made).
-    Each member's current data is kept aside as <data dir>.before-<run id>; the API servers stop
-    while etcd is restored. Needs --yes when not run interactively."""
-    _, record = _run_operation(inventory, "etcd-restore", {"etcd_restore_snapshot": str(snapshot.resolve())},
+    """Replace the data of every etcd member with SNAPSHOT: a file `kinstall etcd snapshot` fetched
+    to the controller, or HOST:/path of one on a host of the inventory (a member's own, the
+    scheduled backups' target; `kinstall etcd snapshot --list` names them so). Each member's
+    current data is kept aside as <data dir>.before-<run id>; the API servers stop while etcd is
+    restored. Needs --yes when not run interactively."""
+    from installer.lifecycle import preconditions
+
+    _, record = _run_operation(inventory, "etcd-restore", lambda cluster: preconditions.snapshot_source(cluster, snapshot),
                                f"Replace the data of every etcd member with {snapshot}?", yes)
     ctx.exit(record.exit_code)

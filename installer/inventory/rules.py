@@ -140,6 +140,9 @@ def hosts_in_no_role(ctx: Context):
     used = set()
     for name in (CLUSTER, CONTROL_PLANE, NODES, ETCD, "bastion") + tuple(plugins.all_groups()):
         used |= ctx.inventory.members(name)
+    target = ctx.value("etcd_backup_target")
+    if isinstance(target, str) and ":" in target:
+        used.add(target.rpartition(":")[0])  # the scheduled backups' target: kinstall sets up its access
     for name in sorted(set(ctx.inventory.hosts) - used):
         yield ctx.inventory.hosts[name].finding(
             f"host '{name}' is in none of kinstall's groups (kube_control_plane, kube_node, etcd, ...); "
@@ -585,6 +588,52 @@ def _system_dir(path: str) -> bool:
         normal.startswith(("/proc/", "/sys/", "/dev/", "/etc/kubernetes/manifests", "/etc/kubernetes/pki"))
 
 
+# ---------------------------------------------------------------- scheduled etcd backups
+
+def etcd_backup(ctx: Context):
+    """Scheduled backups leave the etcd member: the target is another host of the inventory or a
+    directory of its own (both receive every Secret of the cluster), and the schedule, the target
+    and the retention make sense together."""
+    schedule, target = ctx.value("etcd_backup_schedule"), ctx.value("etcd_backup_target")
+    if schedule and ctx.value("etcd_backup_retention_count") == -1:
+        yield ctx.at("etcd_backup_retention_count", "etcd_backup_retention_count is -1 (Kubespray's default), so "
+                     "the scheduled backups keep every snapshot on the etcd member until its disk fills: set how "
+                     "many to keep, such as 3", severity=WARNING, rule="etcd-backup")
+    if not isinstance(target, str) or not target:
+        if schedule:
+            yield ctx.at("etcd_backup_schedule", "the scheduled backups stay on the first etcd member only: set "
+                         "etcd_backup_target to another host's directory (HOST:/path) or a mounted volume's, so a "
+                         "lost member does not take its backups with it", severity=WARNING, rule="etcd-backup")
+        return
+    host, _, directory = target.rpartition(":")
+    if not schedule:
+        yield ctx.at("etcd_backup_target", "etcd_backup_target is used by the scheduled backups only, and "
+                     "etcd_backup_schedule is empty: set a schedule such as daily", severity=WARNING,
+                     rule="etcd-backup")
+    if host:
+        members = ctx.inventory.ordered_members(ETCD)
+        first = members[0] if members else None
+        if host not in ctx.inventory.hosts:
+            yield ctx.at("etcd_backup_target", f"etcd_backup_target names host '{host}', which is not a host of "
+                         f"this inventory{suggest(host, set(ctx.inventory.hosts)) or '.'} kinstall sets up the "
+                         "backups' SSH access on that host: add it to the inventory (in any group, or under all)",
+                         rule="etcd-backup")
+        elif host == first:
+            yield ctx.at("etcd_backup_target", f"etcd_backup_target is on {host}, the etcd member that takes the "
+                         "backups: name another host, so the backups outlive it", rule="etcd-backup")
+        elif host in ctx.inventory.members(ETCD):
+            yield ctx.at("etcd_backup_target", f"etcd_backup_target is on {host}, an etcd member too: a host "
+                         "outside the etcd group keeps the backups safer", severity=WARNING, rule="etcd-backup")
+    if _system_dir(directory):
+        yield ctx.at("etcd_backup_target", f"etcd_backup_target's directory {directory} is a system directory; the "
+                     "backups prune old snapshots in it: use a directory of its own, such as /var/backups/kinstall-etcd",
+                     rule="etcd-backup")
+    elif not host and posixpath.normpath(directory) == posixpath.normpath(f"{ctx.value('etcd_backup_prefix')}/etcd"):
+        yield ctx.at("etcd_backup_target", f"etcd_backup_target {directory} is where the member keeps its own "
+                     "snapshots (etcd_backup_prefix/etcd): name a directory on another volume or host",
+                     rule="etcd-backup")
+
+
 # ---------------------------------------------------------------- Kubespray's names
 
 def kubespray_names(ctx: Context):
@@ -623,7 +672,7 @@ RULES = (
     kubespray_names, groups_known, control_plane_not_empty, etcd_members, cluster_group_complete, hosts_in_no_role,
     host_names, unique_addresses, networks_disjoint, pod_network_size, release_supported, plugin_release,
     plugin_groups, plugin_rules, tenant_isolation, component_versions, runtime_cri, download_source,
-    storage_classes, removable_paths, audit, addon_release, metrics_server_tls,
+    storage_classes, removable_paths, audit, etcd_backup, addon_release, metrics_server_tls,
 )
 
 

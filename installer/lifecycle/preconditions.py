@@ -4,6 +4,7 @@ naming the inventory and what to do, before any host is contacted."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from installer import existing
 from installer import plan as planning
@@ -69,3 +70,26 @@ def removable(cluster, node: str) -> None:
         raise InvalidInput(f"{cluster.inventory_file}: {node} is the cluster's only control plane; removing it would "
                            "leave no API server: add another control plane first, or use `kinstall reset` to remove "
                            "the cluster")
+
+
+# A snapshot on a host of the inventory, as `kinstall etcd snapshot --list` names it.
+_ON_HOST = re.compile(r"^([a-z0-9](?:[-a-z0-9.]*[a-z0-9])?):((?:/[A-Za-z0-9_][A-Za-z0-9._-]*)+\.db)\Z")
+
+
+def snapshot_source(cluster, snapshot: str) -> dict:
+    """etcd restore's SNAPSHOT: HOST:/path/NAME.db on a host of the inventory (a cluster host or the
+    backup target), or a file on the controller. Returns the operation's variables."""
+    found = _ON_HOST.match(snapshot)
+    target = str(cluster.settings.get("etcd_backup_target") or "")
+    hosts = set(cluster.hosts) | ({target.rpartition(":")[0]} if ":" in target else set())
+    if found and found[1] in hosts:
+        return {"etcd_restore_remote": snapshot}
+    path = Path(snapshot)
+    if path.is_file():
+        return {"etcd_restore_snapshot": str(path.resolve())}
+    if found:
+        raise InvalidInput(f"{cluster.inventory_file}: {found[1]} is not a host of this inventory (its hosts: "
+                           f"{', '.join(sorted(hosts))}), and no file {snapshot} is on the controller: give HOST:/path "
+                           "as `kinstall etcd snapshot --list` shows it")
+    raise InvalidInput(f"{snapshot}: no such file on the controller; give a file `kinstall etcd snapshot` fetched, "
+                       "or HOST:/path/NAME.db of one on a host, as `kinstall etcd snapshot --list` shows it")

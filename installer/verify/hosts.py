@@ -15,6 +15,7 @@ PLUGIN_CHECKS = {p.host_check: p.host_check_title for p in plugins.REGISTRY.valu
 NAMES = {"etcd": "etcd member", "containerd": "containerd", "kubelet": "kubelet", "api": "API through the host's path",
          "certificates": "certificate expiry", "anonymous": "anonymous requests refused", "audit": "audit log",
          "encryption": "Secrets encrypted at rest", "renewal": "certificate renewal timer",
+         "backup": "scheduled etcd backups",
          **PLUGIN_CHECKS}
 
 

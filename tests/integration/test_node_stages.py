@@ -419,11 +419,26 @@ def test_etcd_grows_to_five_and_upgrades_one_member_at_a_time(tmp_path):
         labs.down("kinstall-etcd")
 
 
-def test_an_etcd_snapshot_restored_brings_back_the_data_it_saved(run_lab):
-    """`kinstall etcd snapshot` fetches a checked snapshot to the controller (0600); writes after it
-    are undone by `kinstall etcd restore`, which refuses to run unconfirmed; every member comes back
-    healthy with its old data kept aside, and the etcd stage then finds nothing to change."""
-    ssh(run_lab, "node1", "etcdctl.sh put /kinstall-test/restore before >/dev/null")
+BACKUP_TASKS = {
+    "A directory for the backups' key", "The backups' own SSH key, made here once (0600, never leaves the member)",
+    "A user on the target host for the backups alone",
+    "Its directories, its only command and the member's key, bound to that command",
+    "Install the backup command, its timer and the target's host key", "Start the backup timer now and at boot",
+    "Take the first backup to this target now (a target it cannot reach stops the run here)"}
+
+
+def test_snapshots_by_hand_and_on_a_schedule_reach_their_places_and_any_of_them_restores(run_lab, tmp_path):
+    """`kinstall etcd snapshot` fetches a checked snapshot to the controller (0600). Scheduled backups
+    to node3 (etcd_backup_schedule, etcd_backup_target), turned on by re-running the etcd stage,
+    change only their own tasks (and the next run, after the restore, nothing); the run takes the first backup, and the
+    timer's service, started twice as the timer would, leaves the newest two on node3 (owned by the
+    backups' own user, 0600) and on node1, whose key may run nothing else on node3. `--list` names
+    every snapshot and its place; `kinstall etcd restore` refuses to run unconfirmed and then restores
+    one from node3: writes after it are undone on every member, whose old data is kept aside, and
+    the etcd stage finds nothing to change. verify passes the backup check, and fails it once a
+    backup cannot reach node3. Turned off, the timer goes."""
+    get = "etcdctl.sh get --print-value-only /kinstall-test/restore"
+    ssh(run_lab, "node1", "etcdctl.sh put /kinstall-test/restore by-hand >/dev/null")
     saved = CliRunner().invoke(cli, ["etcd", "snapshot", run_lab.inventory])
     assert saved.exit_code == 0, saved.output
     snapshot = Path(re.search(r"^snapshot: (.+)$", saved.output, re.M).group(1))
@@ -433,29 +448,80 @@ def test_an_etcd_snapshot_restored_brings_back_the_data_it_saved(run_lab):
     taken = last_record(run_lab)
     kept = json.loads(ssh(run_lab, "node1", f"cat /var/lib/kinstall/runs/{taken['id']}.json").stdout)
     assert kept["inputs"]["snapshot"] == {"controller": socket.gethostname(), "path": str(snapshot)}
-    ssh(run_lab, "node1", "etcdctl.sh put /kinstall-test/restore after >/dev/null && "
-                          "etcdctl.sh put /kinstall-test/later yes >/dev/null")
 
-    unconfirmed = CliRunner().invoke(cli, ["etcd", "restore", run_lab.inventory, str(snapshot)])
+    backed = _variant(run_lab, tmp_path, etcd_backup_schedule="daily", etcd_backup_retention_count=2,
+                      etcd_backup_target="node3:/var/backups/kinstall-etcd", etcd_backup_target_retention_count=2)
+    on = CliRunner().invoke(cli, ["up", backed, "--yes", "--stages", "etcd"])
+    assert on.exit_code == 0, on.output
+    changed = {(t["host"], t["task"]) for t in last_record(run_lab)["tasks"] if t["changed"]}
+    assert {host for host, _ in changed} == {"node1"} and {task for _, task in changed} == BACKUP_TASKS, changed
+
+    target = "/var/backups/kinstall-etcd"
+    ssh(run_lab, "node1", "etcdctl.sh put /kinstall-test/restore scheduled >/dev/null && "
+                          "systemctl start kinstall-etcd-backup.service")
+    first = ssh(run_lab, "node3", f"ls -1t {target}").stdout.split()[0]
+    ssh(run_lab, "node1", "etcdctl.sh put /kinstall-test/later yes >/dev/null && "
+                          "systemctl start kinstall-etcd-backup.service")
+    on_target = ssh(run_lab, "node3", f"stat -c '%n %U %a' {target}/*").stdout.split("\n")
+    assert len([line for line in on_target if line]) == 2 and all(
+        line.endswith(" kinstall-backup 600") for line in on_target if line), on_target
+    assert first in " ".join(on_target)
+    on_member = ssh(run_lab, "node1", "ls -1 /var/backups/etcd").stdout.split()
+    assert on_member == sorted(Path(line.split()[0]).name for line in on_target if line), on_member
+    key = ("ssh -i /etc/kinstall/etcd-backup/id_ed25519 -o IdentitiesOnly=yes -o BatchMode=yes "
+           "-o UserKnownHostsFile=/etc/kinstall/etcd-backup/known_hosts kinstall-backup@172.30.0.0")
+    key = key.replace("172.30.0.0", ssh(run_lab, "node3", "hostname -I").stdout.split()[0])
+    for attempt in ("cat /etc/shadow", "put ../../root/x.db " + "0" * 64, "sh -c id"):
+        refused = ssh(run_lab, "node1", f"{key} {attempt!r} </dev/null", check=False)
+        assert refused.returncode == 2 and "refused" in refused.stderr, (attempt, refused)
+
+    listed = CliRunner().invoke(cli, ["etcd", "snapshot", backed, "--list"])
+    assert listed.exit_code == 0, listed.output
+    for where, name in [("controller", str(snapshot))] + [("node3", f"node3:{target}/{first}")] + \
+                       [("node1", f"node1:/var/backups/etcd/{n}") for n in on_member]:
+        assert re.search(rf"^{where} +\S+ \S+ +\S+ \S+  {re.escape(name)}$", listed.output, re.M), (name, listed.output)
+    assert "5 snapshots in 3 places" in listed.output, listed.output
+
+    unconfirmed = CliRunner().invoke(cli, ["etcd", "restore", backed, f"node3:{target}/{first}"])
     assert unconfirmed.exit_code == 2 and "pass --yes" in unconfirmed.output, unconfirmed.output
-    get = "etcdctl.sh get --print-value-only /kinstall-test/restore"
-    assert ssh(run_lab, "node1", get).stdout.strip() == "after"  # nothing was touched
-
-    restored = CliRunner().invoke(cli, ["etcd", "restore", run_lab.inventory, str(snapshot), "--yes"])
+    assert ssh(run_lab, "node1", get).stdout.strip() == "scheduled"  # nothing was touched
+    restored = CliRunner().invoke(cli, ["etcd", "restore", backed, f"node3:{target}/{first}", "--yes"])
     assert restored.exit_code == 0, restored.output
     run_id = last_record(run_lab)["id"]
     members = [line.split(", ")[2] for line in ssh(run_lab, "node1", "etcdctl.sh member list").stdout.splitlines()]
     health = ssh(run_lab, "node1", "etcdctl.sh endpoint health --cluster 2>&1").stdout
     assert health.count("is healthy") == len(members), health
     for member in members:
-        assert ssh(run_lab, member, get).stdout.strip() == "before", member
+        assert ssh(run_lab, member, get).stdout.strip() == "scheduled", member
         assert ssh(run_lab, member, "etcdctl.sh get --print-value-only /kinstall-test/later").stdout.strip() == ""
         assert ssh(run_lab, member, f"test -d /var/lib/etcd.before-{run_id}/member && "
                                     "test ! -e /var/lib/etcd-restore", check=False).returncode == 0, member
-
-    again = CliRunner().invoke(cli, ["up", run_lab.inventory, "--yes", "--stages", "etcd"])
+    again = CliRunner().invoke(cli, ["up", backed, "--yes", "--stages", "etcd"])
     assert again.exit_code == 0, again.output
     assert not [t for t in last_record(run_lab)["tasks"] if t["changed"]]
+
+    verified = CliRunner().invoke(cli, ["verify", backed])
+    assert verified.exit_code == 0 and re.search(
+        rf"^PASS +infrastructure +scheduled etcd backups \(node1\) .*to node3:{target}; one every 24.0 h$",
+        verified.output, re.M), verified.output
+    ssh(run_lab, "node3", "mv /var/lib/kinstall-backup/.ssh/authorized_keys /root/authorized_keys.kept")
+    try:
+        assert ssh(run_lab, "node1", "systemctl start kinstall-etcd-backup.service", check=False).returncode != 0
+        broken = CliRunner().invoke(cli, ["verify", backed])
+    finally:
+        ssh(run_lab, "node3", "mv /root/authorized_keys.kept /var/lib/kinstall-backup/.ssh/authorized_keys")
+    assert broken.exit_code == 9 and re.search(
+        r"^FAIL +infrastructure +scheduled etcd backups \(node1\) .*expected the last backup succeeded; seen "
+        r"kinstall-etcd-backup.service: exit-code: kinstall-backup@\S+: Permission denied \(publickey\)\.$",
+        broken.output, re.M), broken.output
+
+    off = CliRunner().invoke(cli, ["up", run_lab.inventory, "--yes", "--stages", "etcd"])
+    assert off.exit_code == 0, off.output
+    changed = {(t["host"], t["task"]) for t in last_record(run_lab)["tasks"] if t["changed"]}
+    assert changed == {("node1", "No backup timer on this member")}, changed
+    assert ssh(run_lab, "node1", "ls /etc/systemd/system/kinstall-etcd-backup.* /etc/kinstall/etcd-backup "
+                                 "2>/dev/null; true").stdout == ""
+    assert len(ssh(run_lab, "node3", f"ls {target}").stdout.split()) == 2  # backups stay where they were kept
 
 
 def test_the_inventory_copied_elsewhere_runs_the_same_cluster_and_a_lost_ca_is_never_replaced(run_lab, tmp_path):

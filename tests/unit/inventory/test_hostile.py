@@ -193,3 +193,44 @@ def test_an_encryption_setting_kubernetes_would_refuse_is_refused_at_its_key_and
     errors = _errors(_inventory(tmp_path, "kube_encrypt_secret_data: true\n" + setting))
     assert len(errors) == 1 and f"$.all.vars.{key}: " in errors[0], errors
     assert "short-secret-value" not in errors[0]
+
+
+def _with_backup_host(tmp_path, cluster_vars: str) -> str:
+    """n1 in every role, and backup1 in no group: a host that only keeps backups."""
+    text = ("all:\n  vars:\n" + "".join(f"    {line}\n" for line in cluster_vars.splitlines())
+            + "  hosts:\n    backup1: {ansible_host: 10.0.0.9}\n" + GROUPS)
+    (tmp_path / "hosts.yml").write_text(text)
+    return str(tmp_path / "hosts.yml")
+
+
+@pytest.mark.parametrize("target, says", [
+    ("backup1", "is not HOST:/absolute/directory"),  # neither a host's directory nor an absolute path
+    ("backup1:var/backups", "is not HOST:/absolute/directory"),
+    ("rsync://backup1/etcd", "is not HOST:/absolute/directory"),
+    ("/var/backups/../../etc", "is not HOST:/absolute/directory"),
+    ("'/srv/backups; rm -rf /'", "is not HOST:/absolute/directory"),
+    ("backup2:/var/backups/etcd", "names host 'backup2', which is not a host of this inventory; did you mean 'backup1'?"),
+    ("n1:/var/backups/kinstall-etcd", "the etcd member that takes the backups"),
+    ("backup1:/etc", "is a system directory"),
+    ("/usr/local", "is a system directory"),
+    ("/var/backups/etcd", "where the member keeps its own snapshots"),
+])
+def test_a_backup_target_that_is_not_another_hosts_directory_or_an_absolute_path_is_refused_at_its_key(
+        tmp_path, target, says):
+    errors = _errors(_with_backup_host(tmp_path, f"etcd_backup_schedule: daily\netcd_backup_retention_count: 3\n"
+                                                 f"etcd_backup_target: {target}"))
+    assert len(errors) == 1 and "$.all.vars.etcd_backup_target: " in errors[0] and says in errors[0], errors
+
+
+def test_scheduled_backups_to_a_host_of_their_own_are_accepted_and_half_set_ones_are_warned(tmp_path):
+    report = validate(_with_backup_host(tmp_path, "etcd_backup_schedule: '*-*-* 02:30:00'\n"
+                                                  "etcd_backup_retention_count: 3\n"
+                                                  "etcd_backup_target: backup1:/var/backups/kinstall-etcd")).report
+    assert report.ok and not [f for f in report.warnings if f.rule in ("etcd-backup", "unused-host")], \
+        report.as_text()
+    report = validate(_with_backup_host(tmp_path, "etcd_backup_schedule: daily")).report
+    said = " ".join(f.text() for f in report.warnings if f.rule == "etcd-backup")
+    assert report.ok and "stay on the first etcd member only" in said and "keep every snapshot" in said, said
+    report = validate(_with_backup_host(tmp_path, "etcd_backup_target: /mnt/backups/etcd")).report
+    said = " ".join(f.text() for f in report.warnings if f.rule == "etcd-backup")
+    assert report.ok and "etcd_backup_schedule is empty" in said, said

@@ -147,7 +147,8 @@ def _selected(groups, plugin, stages, **settings):
     facts = plugin_facts(plugins.get(plugin), settings)  # as kinstall passes them, from the registry
     variables = {"group_names": groups, "kinstall_network_plugin": facts, "kinstall_stages_done": stages,
                  "verify_checks_only": [], "kubernetes_audit": False, "auto_renew_certificates": False,
-                 "kube_encrypt_secret_data": False, "inventory_hostname": "n1", "groups": {"etcd": ["n1", "n2"]},
+                 "kube_encrypt_secret_data": False, "etcd_backup_schedule": "",
+                 "inventory_hostname": "n1", "groups": {"etcd": ["n1", "n2"]},
                  **settings}
     for name in ("verify_kubernetes_stage", "verify_plugin_check", "verify_checks", "verify_skip"):
         variables[name] = Templar(loader=DataLoader(), variables=variables).template(
@@ -294,3 +295,51 @@ def test_the_renewal_timer_must_be_enabled_waiting_and_its_last_run_successful(m
     answers[("is-active", "kinstall-certs-renew.timer")] = "inactive\n"
     result = module.renewal()
     assert result["status"] == "fail" and result["seen"] == "kinstall-certs-renew.timer disabled, inactive", result
+
+
+def test_the_backup_check_runs_on_the_first_etcd_member_when_backups_are_scheduled():
+    assert "backup" not in _selected(["etcd"], "bridge", ALL_STAGES)[0]
+    assert "backup" in _selected(["etcd"], "bridge", ALL_STAGES, etcd_backup_schedule="daily")[0]
+    assert "backup" not in _selected(["etcd"], "bridge", ALL_STAGES, etcd_backup_schedule="daily",
+                                     inventory_hostname="n2")[0]
+
+
+def test_the_backup_check_fails_a_failed_last_run_and_a_last_good_backup_older_than_two_periods(monkeypatch, tmp_path):
+    """The period is the host's systemd's (two firings of the calendar); the last good backup is the
+    file the backup command writes; a run that could not reach its target fails the check at once."""
+    status = tmp_path / "etcd-backup.json"
+    status.write_text('{"time": 1000000, "snapshot": "etcd-node1-x.db", "target": "node3:/var/backups/k"}\n')
+    answers = {("systemctl", "is-enabled", "kinstall-etcd-backup.timer"): "enabled\n",
+               ("systemctl", "is-active", "kinstall-etcd-backup.timer"): "active\n",
+               ("systemctl", "show", "kinstall-etcd-backup.service", "--property=Result", "--value"): "success\n",
+               ("systemd-analyze", "calendar", "--iterations=2", "daily"):
+                   "  Original form: daily\nNormalized form: *-*-* 00:00:00\n    Next elapse: Tue 2026-12-08 00:00:00 CET\n"
+                   "       (in UTC): Mon 2026-12-07 23:00:00 UTC\n       From now: 5h left\n"
+                   "       Iter. #2: Wed 2026-12-09 00:00:00 CET\n       (in UTC): Tue 2026-12-08 23:00:00 UTC\n",
+               ("journalctl", "-u", "kinstall-etcd-backup.service", "-t", "kinstall-etcd-backup", "-n", "1", "-o", "cat",
+                "--no-pager"): "kinstall-backup@10.0.0.3: Permission denied (publickey).\n"}
+
+    def run(*command, timeout=20):
+        return (0, answers[command], "") if command in answers else (1, "", "")
+
+    monkeypatch.setattr(module, "_run", run)
+    day = 86400
+    result = module.backup("daily", str(status), now=1000000 + 1.5 * day)
+    assert result["status"] == "pass", result
+    assert result["seen"] == ("last good backup etcd-node1-x.db 36.0 h ago, to node3:/var/backups/k; "
+                              "one every 24.0 h")
+    result = module.backup("daily", str(status), now=1000000 + 2.1 * day)
+    assert result["status"] == "fail" and result["expected"] == "a good backup within two periods (48.0 h)", result
+
+    answers[("systemctl", "show", "kinstall-etcd-backup.service", "--property=Result", "--value")] = "exit-code\n"
+    result = module.backup("daily", str(status), now=1000000 + 60)
+    said = "kinstall-etcd-backup.service: exit-code: kinstall-backup@10.0.0.3: Permission denied (publickey)."
+    assert result["status"] == "fail" and result["seen"] == said, result
+
+    answers[("systemctl", "show", "kinstall-etcd-backup.service", "--property=Result", "--value")] = "success\n"
+    status.unlink()
+    result = module.backup("daily", str(status), now=1000000 + 60)
+    assert result["status"] == "fail" and result["seen"].startswith("none ("), result
+    answers[("systemctl", "is-enabled", "kinstall-etcd-backup.timer")] = "disabled\n"
+    result = module.backup("daily", str(status), now=1000000 + 60)
+    assert result["status"] == "fail" and result["seen"] == "kinstall-etcd-backup.timer disabled, active", result

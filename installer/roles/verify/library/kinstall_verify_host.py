@@ -6,8 +6,9 @@ a worker), every certificate further from expiry than a threshold, and the netwo
 health: Calico's BGP sessions (asked of BIRD over its control socket, as `calicoctl node status`
 asks), Tungsten Fabric's `contrail-status`; requests without credentials refused, and on a control
 plane with kubernetes_audit a request made now found in the audit log; on the first etcd member with
-kube_encrypt_secret_data every stored Secret encrypted; on a control plane with auto_renew_certificates
-the renewal timer waiting. Each check gives pass,
+kube_encrypt_secret_data every stored Secret encrypted and with etcd_backup_schedule the last good
+backup younger than two periods; on a control plane with auto_renew_certificates the renewal timer
+waiting. Each check gives pass,
 fail or skip (with the reason), its duration, and on failure what was expected, what was seen and
 diagnostics (service status, journal). Reads only; never changes anything."""
 
@@ -31,7 +32,7 @@ short_description: kinstall's infrastructure checks on one host (read-only)
 options:
   checks:
     description: the checks to run here (etcd, containerd, kubelet, api, certificates, calico-bgp, contrail, anonymous,
-      audit, encryption, renewal)
+      audit, encryption, renewal, backup)
     type: list
     elements: str
     required: true
@@ -74,6 +75,14 @@ options:
     type: list
     elements: str
     default: [secrets]
+  backup_schedule:
+    description: the scheduled etcd backups' calendar, for the backup check
+    type: str
+    default: ""
+  backup_status:
+    description: the file the backups write after each good one
+    type: str
+    default: /var/lib/kinstall/etcd-backup.json
 """
 
 RETURN = r"""
@@ -351,6 +360,49 @@ def renewal():
     return check.passed(f"timer active, next renewal {upcoming.strip() or 'not scheduled'}{soonest}")
 
 
+def _period(schedule):
+    """Seconds between two firings of a systemd calendar, as the host's systemd computes them."""
+    rc, out, _ = _run("systemd-analyze", "calendar", "--iterations=2", schedule)
+    found = re.findall(r"^\s*(?:Next elapse|Iter\. #2):\s+\S+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", out, re.M)
+    if rc != 0 or len(found) != 2:
+        return None
+    first, second = (datetime.strptime(text, "%Y-%m-%d %H:%M:%S") for text in found)
+    return (second - first).total_seconds()
+
+
+def backup(schedule, status_path, now=None):
+    """etcd_backup_schedule: the backup timer enabled and waiting, its last run successful (a
+    target it cannot reach fails it), and the last good backup younger than two of the
+    schedule's periods."""
+    check = Check("backup")
+    timer, service = "kinstall-etcd-backup.timer", "kinstall-etcd-backup.service"
+    _, enabled, _ = _run("systemctl", "is-enabled", timer)
+    state, diagnostics = _service(timer)
+    if enabled.strip() != "enabled" or state != "active":
+        return check.failed(f"{timer} enabled and active", f"{timer} {enabled.strip() or 'absent'}, {state}",
+                            diagnostics)
+    _, result, _ = _run("systemctl", "show", service, "--property=Result", "--value")
+    if result.strip() not in ("success", ""):
+        _, journal = _service(service)
+        _, said, _ = _run("journalctl", "-u", service, "-t", "kinstall-etcd-backup", "-n", "1", "-o", "cat", "--no-pager")
+        return check.failed("the last backup succeeded", f"{service}: {result.strip()}: {_last_line(said)}", journal)
+    try:
+        with open(status_path) as handle:
+            last = json.load(handle)
+        taken = float(last["time"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return check.failed("a good backup on record", f"none ({status_path} absent or unreadable)", diagnostics)
+    period = _period(schedule)
+    if period is None:
+        return check.failed("a schedule systemd reads", f"systemd-analyze cannot read '{schedule}'", diagnostics)
+    age = (now or time.time()) - taken
+    seen = (f"last good backup {last.get('snapshot', '?')} {age / 3600:.1f} h ago, to "
+            f"{last.get('target') or 'the member only'}; one every {period / 3600:.1f} h")
+    if age > 2 * period:
+        return check.failed(f"a good backup within two periods ({2 * period / 3600:.1f} h)", seen, diagnostics)
+    return check.passed(seen)
+
+
 def certificates(days):
     check = Check("certificates")
     found, soon = 0, []
@@ -490,7 +542,10 @@ def main():
                                           "audit_log": {"type": "str", "default": ""},
                                           "encryption_algorithm": {"type": "str", "default": "secretbox"},
                                           "encryption_resources": {"type": "list", "elements": "str",
-                                                                   "default": ["secrets"]}},
+                                                                   "default": ["secrets"]},
+                                          "backup_schedule": {"type": "str", "default": ""},
+                                          "backup_status": {"type": "str",
+                                                            "default": "/var/lib/kinstall/etcd-backup.json"}},
                            supports_check_mode=True)
     runners = {"etcd": etcd, "containerd": containerd, "kubelet": kubelet, "api": api,
                "certificates": lambda: certificates(module.params["cert_days"]),
@@ -498,6 +553,7 @@ def main():
                "anonymous": lambda: anonymous(module.params["api_port"], module.params["api_anonymous_closed"]),
                "audit": lambda: audit(module.params["api_port"], module.params["audit_log"]),
                "renewal": renewal,
+               "backup": lambda: backup(module.params["backup_schedule"], module.params["backup_status"]),
                "encryption": lambda: encryption(module.params["encryption_algorithm"],
                                                 module.params["encryption_resources"])}
     results = []
