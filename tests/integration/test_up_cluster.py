@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -147,8 +148,11 @@ def _cluster_secrets(cluster) -> dict[str, str]:
     """The secrets the cluster keeps in /var/lib/kinstall/pki.tar (read on node1): name -> content
     (the encryption key of Secrets at rest among them, once kube_encrypt_secret_data made one)."""
     names = ssh(cluster, "node1", "tar -tf /var/lib/kinstall/pki.tar").stdout.split()
-    return {name: ssh(cluster, "node1", f"tar -xOf /var/lib/kinstall/pki.tar {name}").stdout
-            for name in names if name.endswith((".key", "certificate-key", "encryption/token"))}
+    found = {name: ssh(cluster, "node1", f"tar -xOf /var/lib/kinstall/pki.tar {name}").stdout
+             for name in names if name.endswith((".key", "certificate-key", "encryption/token", "encryption/keys.json"))}
+    for name in [name for name in found if name.endswith("keys.json")]:  # every key Secrets were encrypted with
+        found.update({f"{name}#{key['name']}": key["secret"] for key in json.loads(found.pop(name))})
+    return found
 
 
 def _no_secret_on_the_controller(cluster, homes, outputs=()):
@@ -167,7 +171,7 @@ def _no_secret_on_the_controller(cluster, homes, outputs=()):
     for content in secrets.values():
         body = "".join(line for line in content.splitlines() if "PRIVATE KEY" not in line).strip()
         needles += [body[:64], base64.b64encode(body.encode()).decode()[:64]]  # as written, and as a config holds it
-    files = [p for home in homes for p in Path(home).rglob("*") if p.is_file()]
+    files = [p for home in homes for p in Path(home).rglob("*") if p.is_file() and p != Path(cluster.inventory)]
     files += [p for p in Path(tempfile.gettempdir()).glob("kinstall-run-*/**/*") if p.is_file()]
     for path in files:
         text = path.read_bytes().decode("utf-8", "replace")
@@ -809,10 +813,28 @@ def test_day_two_settings_are_turned_on_by_a_rerun_and_verify_fails_each_when_br
                      r"disabled, inactive$", broken.output, re.M), broken.output
     assert re.search(rf"^FAIL +infrastructure +Secrets encrypted at rest \(node1\) .*seen 1 of \d+ not: {plain}$",
                      broken.output, re.M), broken.output
-    kubectl(cluster, f"delete secret before-{marker}")
     assert "encryption/token" in _cluster_secrets(cluster)  # the key kinstall made, kept with the cluster's secrets
+
+    # A rotation: a new kube_encrypt_token and the control-plane stage run again. The API server
+    # restarts for the new configuration alone (its manifest names the file, not its content); the
+    # new key writes, the one before still reads, and every Secret is rewritten with the new key.
+    document["all"]["vars"]["kube_encrypt_token"] = secrets.token_hex(16)
+    inventory.write_text(yaml.safe_dump(document, sort_keys=False))
+    started = ssh(cluster, "node1", "pgrep -x kube-apiserver").stdout.split()
+    rotated = CliRunner().invoke(cli, ["up", cluster.inventory, "--yes", "--stages", "control-plane"])
+    del document["all"]["vars"]["kube_encrypt_token"]  # the cluster keeps it: the next runs need it no more
+    inventory.write_text(yaml.safe_dump(document, sort_keys=False))
+    assert rotated.exit_code == 0, rotated.output
+    assert ssh(cluster, "node1", "pgrep -x kube-apiserver").stdout.split() != started
+    listed = ssh(cluster, "node1", "grep -o '\"name\": \"key[0-9]\"' /etc/kubernetes/pki/secrets_encryption.yaml").stdout
+    assert listed.split() == ['"name":', '"key2"', '"name":', '"key1"'], listed
+    assert _stored(cluster, key).startswith(b"k8s:enc:secretbox:v1:key2:"), _stored(cluster, key)
+    word = kubectl(cluster, f"get secret before-{marker} -o jsonpath='{{.data.word}}'").stdout
+    assert base64.b64decode(word).decode() == f"kept-{marker}"
+    assert {"encryption/keys.json#key1", "encryption/keys.json#key2"} <= set(_cluster_secrets(cluster))
+    kubectl(cluster, f"delete secret before-{marker}")
     _no_secret_on_the_controller(cluster, [cluster.home], [result.output, checked.output, verified.output,
-                                                           broken.output])
+                                                           broken.output, rotated.output])
 
 
 def _etcd_members(lab, node="node1"):

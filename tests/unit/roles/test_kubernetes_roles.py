@@ -325,10 +325,27 @@ def test_the_encryption_configuration_writes_with_the_key_when_on_and_still_read
     token = "0123456789abcdefghijklmnopqrstuv"
     (config,) = render("control_plane/templates/encryption.yaml.j2", kube_encrypt_secret_data=on,
                        kube_encryption_algorithm="aescbc", kube_encryption_resources=["secrets", "configmaps"],
-                       control_plane_encryption_token=token)
+                       control_plane_encryption_keys=[{"name": "key1", "secret": token}])
     assert (config["apiVersion"], config["kind"]) == ("apiserver.config.k8s.io/v1", "EncryptionConfiguration")
     (resources,) = config["resources"]
     assert resources["resources"] == ["secrets", "configmaps"]
     keyed = {"aescbc": {"keys": [{"name": "key1", "secret": base64.b64encode(token.encode()).decode()}]}}
     assert resources["providers"] == ([keyed, {"identity": {}}] if on else [{"identity": {}}, keyed])
     assert len(base64.b64decode(keyed["aescbc"]["keys"][0]["secret"])) == 32  # AES-256, secretbox's length
+
+
+def test_a_new_kube_encrypt_token_writes_first_and_every_earlier_key_still_reads():
+    """A rotation: the inventory's new token writes; the keys before it read what they encrypted,
+    newest first, under the names they were stored with."""
+    old, older, new = "o" * 32, "p" * 32, "n" * 32
+    keys = [{"name": "key1", "secret": older}, {"name": "key2", "secret": old}, {"name": "key3", "secret": new}]
+    (config,) = render("control_plane/templates/encryption.yaml.j2", kube_encrypt_secret_data=True,
+                       kube_encryption_algorithm="secretbox", kube_encryption_resources=["secrets"],
+                       control_plane_encryption_keys=keys, kube_encrypt_token=new)
+    provider, identity = config["resources"][0]["providers"]
+    listed = [(k["name"], base64.b64decode(k["secret"]).decode()) for k in provider["secretbox"]["keys"]]
+    assert listed == [("key3", new), ("key2", old), ("key1", older)] and identity == {"identity": {}}
+    (config,) = render("control_plane/templates/encryption.yaml.j2", kube_encrypt_secret_data=True,
+                       kube_encryption_algorithm="secretbox", kube_encryption_resources=["secrets"],
+                       control_plane_encryption_keys=keys[:2])  # no token in the inventory: the last one made
+    assert [k["name"] for k in config["resources"][0]["providers"][0]["secretbox"]["keys"]] == ["key2", "key1"]
