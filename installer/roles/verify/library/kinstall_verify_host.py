@@ -340,20 +340,35 @@ def _expiry(path):
                              "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
 
 
-def renewal():
-    """auto_renew_certificates: the renewal timer enabled and waiting, its last run (if any)
-    successful; says when it fires next and which of kubeadm's certificates expires first."""
-    check = Check("renewal")
-    timer, service = "kinstall-certs-renew.timer", "kinstall-certs-renew.service"
+def _timer_failed(check, unit, what, says_why=False):
+    """One of kinstall's timers (UNIT.timer running UNIT.service): enabled and waiting, the last run
+    of its service (if any) successful; says_why: the failure names the last line the run's
+    command logged. Returns (the failed result or None, the timer's diagnostics)."""
+    timer, service = f"{unit}.timer", f"{unit}.service"
     _, enabled, _ = _run("systemctl", "is-enabled", timer)
     state, diagnostics = _service(timer)
     if enabled.strip() != "enabled" or state != "active":
         return check.failed(f"{timer} enabled and active", f"{timer} {enabled.strip() or 'absent'}, {state}",
-                            diagnostics)
+                            diagnostics), diagnostics
     _, result, _ = _run("systemctl", "show", service, "--property=Result", "--value")
     if result.strip() not in ("success", ""):
         _, journal = _service(service)
-        return check.failed("the last renewal succeeded", f"{service}: {result.strip()}", journal)
+        seen = f"{service}: {result.strip()}"
+        if says_why:
+            _, said, _ = _run("journalctl", "-u", service, "-t", unit, "-n", "1", "-o", "cat", "--no-pager")
+            seen += f": {_last_line(said)}"
+        return check.failed(f"the last {what} succeeded", seen, journal), diagnostics
+    return None, diagnostics
+
+
+def renewal():
+    """auto_renew_certificates: the renewal timer enabled and waiting, its last run (if any)
+    successful; says when it fires next and which of kubeadm's certificates expires first."""
+    check = Check("renewal")
+    timer = "kinstall-certs-renew.timer"
+    failed, _ = _timer_failed(check, "kinstall-certs-renew", "renewal")
+    if failed:
+        return failed
     _, upcoming, _ = _run("systemctl", "show", timer, "--property=NextElapseUSecRealtime", "--value")
     ends = [(end, path) for path in sorted(glob.glob("/etc/kubernetes/pki/*.crt")) if (end := _expiry(path))]
     soonest = f"; first expiry {min(ends)[0]:%Y-%m-%d} ({min(ends)[1]})" if ends else ""
@@ -375,17 +390,9 @@ def backup(schedule, status_path, now=None):
     target it cannot reach fails it), and the last good backup younger than two of the
     schedule's periods."""
     check = Check("backup")
-    timer, service = "kinstall-etcd-backup.timer", "kinstall-etcd-backup.service"
-    _, enabled, _ = _run("systemctl", "is-enabled", timer)
-    state, diagnostics = _service(timer)
-    if enabled.strip() != "enabled" or state != "active":
-        return check.failed(f"{timer} enabled and active", f"{timer} {enabled.strip() or 'absent'}, {state}",
-                            diagnostics)
-    _, result, _ = _run("systemctl", "show", service, "--property=Result", "--value")
-    if result.strip() not in ("success", ""):
-        _, journal = _service(service)
-        _, said, _ = _run("journalctl", "-u", service, "-t", "kinstall-etcd-backup", "-n", "1", "-o", "cat", "--no-pager")
-        return check.failed("the last backup succeeded", f"{service}: {result.strip()}: {_last_line(said)}", journal)
+    failed, diagnostics = _timer_failed(check, "kinstall-etcd-backup", "backup", says_why=True)
+    if failed:
+        return failed
     try:
         with open(status_path) as handle:
             last = json.load(handle)
