@@ -27,4 +27,6 @@ def test_scenario_passes_molecule_test(scenario):
     assert result.returncode == 0, output[-4000:]
     assert "idempotence: Executed: Successful" in output
     assert "verify: Executed: Successful" in output
+    if (ROOT / "molecule" / scenario / "side_effect.yml").exists():
+        assert "side_effect: Executed: Successful" in output
     assert "failed=0" in output.split("SCENARIO RECAP")[-1]
