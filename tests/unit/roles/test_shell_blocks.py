@@ -47,3 +47,26 @@ def test_shell_blocks_pass_shellcheck(script, shell):
     result = subprocess.run([SHELLCHECK, "--shell", shell, "--severity", "warning", "--exclude", "SC2043",
                              "--format", "gcc", "-"], input=_as_shell(script), capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _included(path: Path) -> str:
+    """The template with its {% include %}s put in as Jinja (Ansible's trim_blocks) renders them:
+    the included file's last newline and the newline after the tag are both dropped."""
+    def put_in(match):
+        return (path.parent / match.group(1)).read_text().removesuffix("\n")
+    return re.sub(r"\{% include '([^']+)' %\}\n?", put_in, path.read_text())
+
+
+def _script_templates():
+    for path in sorted(ROLES.glob("*/templates/*.j2")):
+        first = path.read_text().split("\n", 1)[0]
+        if first.startswith("#!"):
+            yield pytest.param(_included(path), "bash" if "bash" in first else "sh",
+                               id=f"{path.parent.parent.name}/templates/{path.name}")
+
+
+@pytest.mark.parametrize(("script", "shell"), list(_script_templates()))
+def test_script_templates_pass_shellcheck(script, shell):
+    result = subprocess.run([SHELLCHECK, "--shell", shell, "--severity", "warning", "--exclude", "SC2043",
+                             "--format", "gcc", "-"], input=_as_shell(script), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
