@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from installer import stages
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import CLUSTER, CONTROL_PLANE, ETCD
+
+if TYPE_CHECKING:
+    from installer.runner.scope import OnlyAdds
 
 
 @dataclass
@@ -20,6 +24,9 @@ class StagePlan:
     hosts: list[str]
     batches: list[list[str]]  # hosts run together; batches run one after another
     skipped: str = ""  # why the stage has nothing to do
+    # In a run that only adds hosts (runner/scope.py), the group of the hosts the stage runs on
+    # when they are fewer than its pattern matches: Ansible runs it on pattern:&group.
+    scope_group: str = ""
 
 
 @dataclass
@@ -40,6 +47,17 @@ class Plan:
     kubespray_differences: list[str] = field(default_factory=list)
     # Said when the cluster's history (read from its hosts) told another story than this controller's.
     history_note: str = ""
+    # A run that only adds hosts: {baseline, added, existing}; else why every host runs ("" when
+    # nothing asks).
+    only_adds: dict | None = None
+    every_host_because: str = ""
+
+    def groups_for_ansible(self) -> dict[str, list[str]]:
+        """The groups this plan adds to the inventory for Ansible: each narrowed stage's hosts, and
+        the hosts the cluster had before (stages.EXISTING_HOSTS, empty unless the run only adds)."""
+        out = {s.scope_group: s.hosts for s in self.stages if s.scope_group}
+        out[stages.EXISTING_HOSTS] = self.only_adds["existing"] if self.only_adds else []
+        return out
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -77,19 +95,31 @@ def _batches(stage: stages.Stage, hosts: list[str], cluster: Cluster) -> list[li
     return [hosts]
 
 
-def stage_plan(stage: stages.Stage, cluster: Cluster) -> StagePlan:
+def stage_plan(stage: stages.Stage, cluster: Cluster, adds: OnlyAdds | None = None) -> StagePlan:
     """One stage for this cluster: its definition's host pattern evaluated on the inventory's groups
-    (an operation whose command names its host runs with no hosts planned: nothing to evaluate)."""
+    (an operation whose command names its host runs with no hosts planned: nothing to evaluate),
+    narrowed in a run that only adds hosts."""
     if stage.hosts == stages.NAMED_BY_COMMAND:
         return StagePlan(stage.name, stage.summary, stage.hosts, [], [])
     hosts = stages.select(stage.hosts, stage_groups(cluster), list(cluster.hosts))
     off = stage.off(cluster) if stage.off else ""
     if off or not hosts:
         return StagePlan(stage.name, stage.summary, stage.hosts, [], [], off or stage.no_hosts)
+    if adds is not None:
+        narrowed = adds.hosts(stage, hosts)
+        if not narrowed:
+            return StagePlan(stage.name, stage.summary, stage.hosts, [], [],
+                             f"this run only adds {', '.join(adds.added)}, none of them in its hosts, and the "
+                             f"others are as run {adds.baseline} left them")
+        if narrowed != hosts:
+            group = "kinstall_scope_" + stage.name.replace("-", "_")
+            return StagePlan(stage.name, stage.summary, f"{stage.hosts}:&{group}", narrowed,
+                             _batches(stage, narrowed, cluster), scope_group=group)
     return StagePlan(stage.name, stage.summary, stage.hosts, hosts, _batches(stage, hosts, cluster))
 
 
-def make(cluster: Cluster, installed: dict | None = None) -> Plan:
+def make(cluster: Cluster, installed: dict | None = None, adds: OnlyAdds | None = None,
+         every_host_because: str = "") -> Plan:
     g = cluster.groups
     plugin = cluster.plugin
     plan = Plan(
@@ -104,7 +134,10 @@ def make(cluster: Cluster, installed: dict | None = None) -> Plan:
         groups={name: hosts for name, hosts in g.items() if hosts},
         kubespray_differences=[d.text() for d in cluster.kubespray_differences],
     )
-    plan.stages = [stage_plan(stage, cluster) for stage in stages.STAGES]
+    plan.stages = [stage_plan(stage, cluster, adds) for stage in stages.STAGES]
+    if adds is not None:
+        plan.only_adds = {"baseline": adds.baseline, "added": adds.added, "existing": adds.existing}
+    plan.every_host_because = every_host_because
     control = g[CONTROL_PLANE]
     workers = [h for h in g[CLUSTER] if h not in control]
     size = batch_size(cluster.settings["upgrade_batch"], len(workers))
@@ -150,9 +183,13 @@ def render(plan: Plan) -> str:
         was = plan.installed
         lines += ["", f"  installed (run {was['run']}): Kubernetes {was['kube_version']}, {was['network_plugin']}, "
                       f"{len(was['hosts'])} host(s)"]
-        if was["adds"]:
-            lines.append(f"  this run adds: {_hosts(was['adds'])} (prepared and joined; the others only change what "
-                         "a new member needs of them)")
+        if plan.only_adds:
+            lines.append(f"  this run only adds {_hosts(plan.only_adds['added'])}: each stage runs on them alone, or on "
+                         f"every host of the stage where what the others have depends on them (the others are as "
+                         f"run {plan.only_adds['baseline']} left them; --all-hosts runs every stage on every host)")
+        elif was["adds"]:
+            lines.append(f"  this run adds: {_hosts(was['adds'])}; every stage runs on every host"
+                         + (f" ({plan.every_host_because})" if plan.every_host_because else ""))
         if was["gone"]:
             lines.append(f"  no longer in the inventory: {_hosts(was['gone'])} (still in the cluster: take them "
                          "out with `kinstall remove-node` while they are listed)")

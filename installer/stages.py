@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 # Plugin.groups), a group kinstall declares for Ansible beside the inventory's (Cluster.ansible_overlay).
 PLUGIN_HOSTS = "kinstall_plugin_hosts"
 EVERY_HOST = f"k8s_cluster:etcd:{PLUGIN_HOSTS}"
+# The hosts the cluster had before a run that only adds hosts (runner/scope.py), a group kinstall
+# declares for Ansible too (empty in any other run): the os role gives them /etc/hosts alone.
+EXISTING_HOSTS = "kinstall_existing_hosts"
+ANY_GROUP = "*"
 # An operation whose hosts its command names (remove-node NODE): planned to run, never evaluated.
 NAMED_BY_COMMAND = ""
 
@@ -46,6 +50,10 @@ class Stage:
     off: Callable[[Cluster], str] | None = None
     # ... and why, when its pattern matches no host.
     no_hosts: str = "no host of the inventory is in its groups"
+    # A run that only adds hosts (installer/runner/scope.py) runs the stage on the new hosts alone, unless
+    # one of them joins a group named here: then on every host of the stage, as what they have
+    # depends on that group's members (ANY_GROUP: any new host).
+    every_host_when_added_to: tuple[str, ...] = ()
 
     @property
     def playbook(self) -> str:
@@ -54,13 +62,16 @@ class Stage:
 
 STAGES = (
     Stage("preflight", "check every host before changing any"),
-    Stage("os", "packages, kernel settings, swap, /etc/hosts, time sync"),
+    # Every host's /etc/hosts names every host; the roles give hosts that were there before only
+    # that task (the group kinstall_existing_hosts).
+    Stage("os", "packages, kernel settings, swap, /etc/hosts, time sync", every_host_when_added_to=(ANY_GROUP,)),
     Stage("download", "fetch binaries and images once, verify checksums, distribute"),
     Stage("runtime", "containerd, runc, CNI plugins, crictl", hosts=f"k8s_cluster:{PLUGIN_HOSTS}"),
     # etcd members start together: a new cluster needs its initial members up at once.
-    Stage("etcd", "the etcd cluster over TLS", hosts="etcd"),
+    Stage("etcd", "the etcd cluster over TLS", hosts="etcd", every_host_when_added_to=("etcd",)),
     Stage("loadbalancer", "the local proxy to the API servers on non-control-plane nodes",
-          hosts="k8s_cluster:!kube_control_plane", off=_loadbalancer_off, no_hosts="every node is a control plane"),
+          hosts="k8s_cluster:!kube_control_plane", off=_loadbalancer_off, no_hosts="every node is a control plane",
+          every_host_when_added_to=("kube_control_plane",)),
     # Before control-plane and nodes: a host whose kubelet is older than kube_version is moved to it
     # here, in the version-skew policy's order, before any stage could put a newer kubelet beside
     # an older API server. Hosts that run kube_version already, or no Kubernetes yet, are only read;
@@ -68,17 +79,22 @@ STAGES = (
     Stage("upgrade", "move hosts that run an older Kubernetes to kube_version, in a safe order",
           hosts="k8s_cluster:etcd[0]", batching=VERSION_SKEW),
     # kubeadm init on the first, then control plane joins one at a time (etcd and certificates).
+    # A new etcd member is a new --etcd-servers entry on every API server.
     Stage("control-plane", "kubeadm init on the first control plane, join the others", hosts="kube_control_plane",
-          batching=FIRST_THEN_ONE_AT_A_TIME),
+          batching=FIRST_THEN_ONE_AT_A_TIME, every_host_when_added_to=("kube_control_plane", "etcd")),
     # Every Kubernetes host that is not a control plane joins as a node: kube_node's, and Kubespray's
     # calico_rr hosts (route reflectors are nodes that calico-node runs on).
     Stage("nodes", "kubelet on the workers, kubeadm join", hosts="k8s_cluster:!kube_control_plane",
           no_hosts="there are no workers: the control plane runs the pods"),
-    Stage("network", "the network plugin", hosts=f"k8s_cluster:{PLUGIN_HOSTS}"),
+    # Every node routes to a new node's pods (bridge), or learns of it from the plugin.
+    Stage("network", "the network plugin", hosts=f"k8s_cluster:{PLUGIN_HOSTS}",
+          every_host_when_added_to=("k8s_cluster", PLUGIN_HOSTS)),
     # The manifests go through the first control plane's kubectl; local volumes' directories are
     # made on every node.
-    Stage("addons", "DNS, storage classes, metrics-server, tenants", hosts="k8s_cluster"),
-    Stage("verify", "prove the cluster works"),
+    # The local volumes' manifest lists every node; DNS replicas follow the node count.
+    Stage("addons", "DNS, storage classes, metrics-server, tenants", hosts="k8s_cluster",
+          every_host_when_added_to=(ANY_GROUP,)),
+    Stage("verify", "prove the cluster works", every_host_when_added_to=(ANY_GROUP,)),
 )
 NAMES = tuple(stage.name for stage in STAGES)
 
@@ -147,16 +163,26 @@ _BATCHING = {TOGETHER: "all at once", FIRST_THEN_ONE_AT_A_TIME: "the first, then
 TABLE_START, TABLE_END = "<!-- stages: generated from installer/stages.py -->", "<!-- end of generated stages -->"
 
 
+def _when_added(stage: Stage) -> str:
+    groups = stage.every_host_when_added_to
+    if ANY_GROUP in groups:
+        return "every host"
+    if groups:
+        return f"every host when a new host is in {' or '.join(f'`{g}`' for g in groups)}; else the new hosts"
+    return "the new hosts"
+
+
 def markdown() -> str:
     """The stages and operations as docs/stages.md shows them (scripts/stages-reference writes it)."""
-    rows = ["| # | stage | what it does | hosts (Ansible pattern) | batches | nothing to do when |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| # | stage | what it does | hosts (Ansible pattern) | batches | nothing to do when | "
+            "a run that only adds hosts runs it on |",
+            "|---|---|---|---|---|---|---|"]
     for number, stage in enumerate(STAGES, start=1):
         idle = [(stage.off.__doc__ or "").strip()] if stage.off else []
         if stage.no_hosts != Stage.no_hosts:
             idle.append(stage.no_hosts.split(":")[0])
         rows.append(f"| {number} | {stage.name} | {stage.summary} | `{stage.hosts}` | {_BATCHING[stage.batching]} | "
-                    f"{'; or '.join(idle) or 'its pattern matches no host'} |")
+                    f"{'; or '.join(idle) or 'its pattern matches no host'} | {_when_added(stage)} |")
     rows += ["", "| operation | what it does | hosts (Ansible pattern) |", "|---|---|---|"]
     rows += [f"| {op.name} | {op.summary} | {f'`{op.hosts}`' if op.hosts else 'the node its command names'} |"
              for op in OPERATIONS]

@@ -68,9 +68,11 @@ def plan(ctx, inventory, output_format, against_hosts, stages, limit, playbook_d
     each host, and those check mode cannot tell about (reported, never hidden)."""
     from installer import plan as planning
     from installer.lifecycle import preconditions
+    from installer.stages import NAMES as EVERY_STAGE
 
     ctx.meta["format"] = output_format
-    result, made = preconditions.prepare(inventory, [])
+    # What a plain `up` would run (narrowed when it only adds hosts); the preview runs every host.
+    result, made = preconditions.prepare(inventory, [], running=None if against_hosts else list(EVERY_STAGE))
     drift = None
     if against_hosts and result.cluster is not None:
         from installer.runner import engine

@@ -31,12 +31,15 @@ STAGES = click.option("--stages", help="Run only these stages (comma-separated, 
               "failed stage.")
 @click.option("--check-idempotent", is_flag=True, help="After a successful run, run again and fail (exit 8) if "
               "anything changed.")
+@click.option("--all-hosts", is_flag=True, help="Run every stage on every host of its groups, even when the run "
+              "only adds hosts (by default the hosts that were there get only what the new ones need of them).")
 @yes("changing the hosts")
 @OUTPUT
 @click.option("--playbook-dir", type=click.Path(file_okay=False, exists=True),
               help="Stage playbooks to run instead of kinstall's own (playbooks/<stage>.yml).")
 @click.pass_context
-def up(ctx, inventory, stages, skip_stages, limit, exclude, resume, check_idempotent, yes, output, playbook_dir):
+def up(ctx, inventory, stages, skip_stages, limit, exclude, resume, check_idempotent, all_hosts, yes, output,
+       playbook_dir):
     """Validate INVENTORY, show the plan, then run the stage playbooks on its hosts.
 
     Nothing is contacted when the inventory is invalid. Exit codes: see docs/troubleshooting.md."""
@@ -44,7 +47,7 @@ def up(ctx, inventory, stages, skip_stages, limit, exclude, resume, check_idempo
 
     request = engine.RunRequest(Kind.UP, stages=engine.parse_stages(stages),
                                 skip_stages=engine.parse_stages(skip_stages) or [], limit=limit, resume=resume,
-                                check_idempotent=check_idempotent,
+                                check_idempotent=check_idempotent, all_hosts=all_hosts,
                                 exclude=[h.strip() for h in (exclude or "").split(",") if h.strip()],
                                 command=command_line("up"))
     if playbook_dir:
@@ -88,12 +91,12 @@ def _run_plan(ctx, inventory: str, request, yes: bool, output: str, overrides: d
     from installer.verify import run as verification
 
     ctx.meta["format"] = output
-    result, made = preconditions.prepare(inventory, request.exclude, overrides)
+    result, made = preconditions.prepare(inventory, request.exclude, overrides, request.narrowable())
     cluster = result.cluster
     assert cluster is not None  # prepare raised otherwise
     emit: Callable
     with engine.hold(cluster, request) as held:
-        made = preconditions.against_the_cluster(cluster, made)
+        made = preconditions.against_the_cluster(cluster, made, request.narrowable())
         if output == "json":
             emit = progress.JsonLines(click.echo)
             click.echo(json.dumps({"type": "plan", **made.as_dict(), "excluded": request.exclude}))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import posixpath
 from dataclasses import dataclass, field
 
@@ -22,6 +24,9 @@ class Node:
     address: str  # what Ansible connects to
     ip: str | None
     roles: tuple[str, ...]
+    # sha256 of every variable the host resolves to: a run that only adds hosts leaves a host
+    # alone only while this is what it was (installer/runner/scope.py).
+    vars_sha256: str = ""
 
 
 @dataclass
@@ -101,8 +106,10 @@ def build(inventory: Inventory, settings: dict, file: str, kubespray_differences
         if not roles:
             continue
         address = inventory.value(name, "ansible_host") or inventory.value(name, "ansible_ssh_host", name)
-        hosts[name] = Node(name=name, address=str(address),
-                           ip=inventory.value(name, "ip"), roles=roles)
+        resolved = {key: value for key, (value, _) in inventory.resolve(name).items()}
+        hosts[name] = Node(name=name, address=str(address), ip=inventory.value(name, "ip"), roles=roles,
+                           vars_sha256=hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str)
+                                                      .encode()).hexdigest())
     plugin = plugins.get(values["kube_network_plugin"])
     return Cluster(inventory_file=file, name=values["cluster_name"], release=releases.get(values["kube_version"]),
                    plugin=plugin, settings=values, groups=groups, hosts=hosts,

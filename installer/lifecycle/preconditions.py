@@ -11,24 +11,27 @@ from installer import plan as planning
 from installer.errors import InvalidInput, UsageError
 from installer.inventory.model import CONTROL_PLANE
 from installer.inventory.validate import Result, require_valid
+from installer.runner import scope
 
 
-def prepare(inventory: str, excluded: list[str], overrides: dict | None = None) -> tuple[Result, planning.Plan]:
+def prepare(inventory: str, excluded: list[str], overrides: dict | None = None,
+            running: list[str] | None = None) -> tuple[Result, planning.Plan]:
     """An up's or upgrade's start: the inventory valid, --exclude possible, no change an installed
-    cluster cannot take; then the plan the run executes."""
+    cluster cannot take; then the plan the run executes (running: its stages, when a run that
+    only adds hosts may be narrowed to them: scope.for_run)."""
     result = require_valid(inventory, overrides)
     cluster = result.cluster
     assert cluster is not None  # require_valid raised otherwise
     refuse_exclusions(cluster, excluded)
     existing.refuse_changes(cluster)
-    return result, planning.make(cluster, existing.installed(cluster))
+    return result, planning.make(cluster, existing.installed(cluster), *scope.for_run(cluster, running))
 
 
-def against_the_cluster(cluster, made: planning.Plan) -> planning.Plan:
+def against_the_cluster(cluster, made: planning.Plan, running: list[str] | None = None) -> planning.Plan:
     """The checks and the plan again, once the run holds the cluster and has read its history
     from its hosts: where that history and this controller's disagree, the cluster's wins."""
     existing.refuse_changes(cluster)
-    again = planning.make(cluster, existing.installed(cluster))
+    again = planning.make(cluster, existing.installed(cluster), *scope.for_run(cluster, running))
     if again.installed != made.installed:
         was = made.installed["run"] if made.installed else "none"
         now = again.installed["run"] if again.installed else "none"

@@ -27,7 +27,7 @@ from installer.inventory import schema
 from installer.inventory.cluster import Cluster
 from installer.inventory.model import find_inventory_file
 from installer.plan import Plan, StagePlan
-from installer.runner import custody, events, records
+from installer.runner import custody, events, records, scope
 from installer.runner.events import RunCollector, StageCollector
 from installer.runner.kinds import Kind
 from installer.runner.lock import ClusterLock
@@ -63,6 +63,15 @@ class RunRequest:
     operation: str | None = None
     # Extra variables of this run's playbooks (an operation's, verify's).
     operation_vars: dict = field(default_factory=dict)
+    # Every stage on every host of its pattern, even when the run only adds hosts (installer/runner/scope.py).
+    all_hosts: bool = False
+
+    def narrowable(self) -> list[str] | None:
+        """The stages this run runs, when a run that only adds hosts may narrow them (scope.for_run):
+        a plain up's; None for --all-hosts, --limit, --exclude, --resume and every other kind."""
+        if self.kind is not Kind.UP or self.all_hosts or self.limit or self.exclude or self.resume:
+            return None
+        return [name for name in (self.stages or stages.NAMES) if name not in self.skip_stages]
 
     def __post_init__(self):
         if (self.kind is Kind.OPERATION) != (self.operation is not None):
@@ -293,16 +302,16 @@ def up(cluster: Cluster, options: RunRequest, listener=lambda progress: None, pl
             "components": cluster.components, "stages": names, "limit": options.limit, "exclude": options.exclude,
             "resumed": resumed, "cluster_id": held.cluster_id, "controller": socket.gethostname(),
             "adopted": held.adopted,
-            "playbook_dir": str(options.playbook_dir), "lock_taken_over_from": held.took_over}, run_id=held.run_id)
+            "playbook_dir": str(options.playbook_dir), "lock_taken_over_from": held.took_over,
+            scope.FINGERPRINT: scope.fingerprint(cluster), "only_adds": plan.only_adds}, run_id=held.run_id)
         held.record = record
         if options.operation == "remove-node":  # the node leaves: the cluster's state is not written back to it
             held.leaving = [str(options.operation_vars.get("kinstall_remove_node"))]
         sources = [str(inventory_file)]
-        if cluster.ansible_overlay:  # always: it declares stages.PLUGIN_HOSTS
-            overlay = Path(record.directory) / "groups.yml"
-            overlay.write_text("# kinstall's reading of the inventory's groups, for Ansible (see the run record)\n"
-                               + json.dumps(cluster.ansible_overlay, indent=2) + "\n")
-            sources.append(str(overlay))
+        overlay = Path(record.directory) / "groups.yml"
+        overlay.write_text("# kinstall's reading of the inventory's groups, for Ansible (see the run record)\n"
+                           + json.dumps(with_plan_groups(cluster.ansible_overlay, plan), indent=2) + "\n")
+        sources.append(str(overlay))
         try:
             args = (cluster, options, record, selected, held, interrupt, listener, history, sources,
                     plan.upgrade_batches["worker_batch_size"])
@@ -357,6 +366,27 @@ def exit_code(status: str) -> ExitCode:
             records.NOT_IDEMPOTENT: ExitCode.NOT_IDEMPOTENT}.get(status, ExitCode.TASK_FAILED)
 
 
+def with_plan_groups(overlay: dict, plan: Plan) -> dict:
+    """The inventory overlay (Cluster.ansible_overlay) with the groups the plan adds for Ansible."""
+    out = json.loads(json.dumps(overlay))
+    children = out.setdefault("all", {}).setdefault("children", {})
+    for group, hosts in plan.groups_for_ansible().items():
+        children[group] = {"hosts": dict.fromkeys(hosts)}
+    return out
+
+
+def _stage_plays(playbook: Path, stage: StagePlan) -> list[dict]:
+    """A stage's plays: its playbook imported; or, narrowed to fewer hosts than its pattern matches
+    (a run that only adds hosts), its plays with each one's hosts intersected with the stage's group."""
+    if not stage.scope_group:
+        return [{"ansible.builtin.import_playbook": str(playbook.resolve()), "vars": {"kinstall_stage": stage.name}}]
+    plays = yaml.safe_load(playbook.read_text())
+    for play in plays:
+        play["hosts"] = f"{play['hosts']}:&{stage.scope_group}"
+        play["vars"] = {**(play.get("vars") or {}), "kinstall_stage": stage.name}
+    return plays
+
+
 def run_playbook(directory: Path, playbook_dir: Path, planned: list[StagePlan]) -> Path:
     """The run's one playbook: each stage's playbook imported, after a marker play that opens the
     stage for RunCollector. One ansible-playbook for the whole run: Ansible, its inventory and its
@@ -383,8 +413,7 @@ def run_playbook(directory: Path, playbook_dir: Path, planned: list[StagePlan]) 
                           "when": "kinstall_plan_pattern | length > 0 and query('inventory_hostnames', "
                                   "kinstall_plan_pattern) | sort != kinstall_plan_hosts | sort",
                           "run_once": True}]})
-        plays.append({"ansible.builtin.import_playbook": str((playbook_dir / f"{stage.name}.yml").resolve()),
-                      "vars": {"kinstall_stage": stage.name}})
+        plays += _stage_plays(playbook_dir / f"{stage.name}.yml", stage)
     path = directory / "run.yml"
     path.write_text("# kinstall's playbook for this run, made from the stages it runs\n"
                     + yaml.safe_dump(plays, sort_keys=False))

@@ -337,8 +337,15 @@ class _Writer(threading.Thread):
             time.sleep(0.5)
 
 
+def _json_lines(output: str) -> dict[str, dict]:
+    """`kinstall up --output json`: its objects by type (plan, record, ...), the last of each."""
+    return {line["type"]: line for line in (json.loads(text) for text in output.splitlines() if text.startswith("{"))}
+
+
 def test_etcd_grows_to_five_and_upgrades_one_member_at_a_time(tmp_path):
-    """For real, on a lab of five: etcd of three members grows to five with its data kept, run
+    """For real, on a lab of five: node5, added as a worker to four, gets every stage and the four
+    only what it needs of them, their /etc/hosts (the tasks the plan gives them, nothing else);
+    then etcd of three members grows to five with its data kept, run
     from a controller that lost its KINSTALL_HOME (the new members' certificates signed by the
     cluster's CA, which the cluster keeps); an upgrade from Debian bookworm's etcd 3.4.23 to sid's
     3.5.30 restarts one member at a time while writes go on without a failure, and a second run
@@ -351,9 +358,34 @@ def test_etcd_grows_to_five_and_upgrades_one_member_at_a_time(tmp_path):
     stages = ["--stages", "preflight,os,download,etcd"]
     access = SimpleNamespace(ssh_config=str(lab.ssh_config))
     try:
-        first = CliRunner().invoke(cli, ["up", str(lab.inventory), "--yes", *stages])
+        four = yaml.safe_load(Path(lab.inventory).read_text())
+        del four["all"]["hosts"]["node5"]
+        del four["all"]["children"]["kube_node"]["hosts"]["node5"]
+        (tmp_path / "four").mkdir()
+        (tmp_path / "four" / "hosts.yaml").write_text(yaml.safe_dump(four, sort_keys=False))
+        first = CliRunner().invoke(cli, ["up", str(tmp_path / "four" / "hosts.yaml"), "--yes", *stages])
         assert first.exit_code == 0, first.output
         ssh(access, "node1", "etcdctl.sh put /kinstall-test/kept yes >/dev/null")
+
+        added = CliRunner().invoke(cli, ["up", str(lab.inventory), "--yes", *stages, "--output", "json"])
+        assert added.exit_code == 0, added.output
+        run = _json_lines(added.output)
+        planned = {s["name"]: s["hosts"] for s in run["plan"]["stages"] if s["name"] in stages[1].split(",")}
+        assert planned == {**{name: ["node5"] for name in ("preflight", "download")},
+                           "os": ["node1", "node2", "node3", "node4", "node5"], "etcd": []}, planned
+        assert run["plan"]["only_adds"]["added"] == ["node5"]
+        tasks = run["record"]["tasks"]
+        assert all(t["host"] in planned[t["stage"]] for t in tasks if t["host"] != "localhost")
+        for node in ("node1", "node2", "node3", "node4"):
+            ran = {(t["stage"], t["task"]) for t in tasks if t["host"] == node and t["status"] != "skipped"}
+            assert {stage for stage, _ in ran} == {"os"} and len(ran) <= 3, ran
+            assert {t["task"] for t in tasks if t["host"] == node and t["changed"]} == {
+                "Write every cluster host's address and name into /etc/hosts"}, node
+            assert "node5" in ssh(access, node, "getent hosts node5").stdout
+        # node5, a worker, needs no file of these stages (no runtime among them): download only reads it
+        assert {t["stage"] for t in tasks if t["host"] == "node5" and t["status"] != "skipped"} == {
+            "preflight", "os", "download"}
+        assert {t["stage"] for t in tasks if t["host"] == "node5" and t["changed"]} == {"os"}
 
         labs.up("kinstall-etcd", nodes=5, etcd=5)  # rewrites the inventory: etcd is node1-node5
         lost = {"KINSTALL_HOME": str(tmp_path / "a-new-home")}  # the controller's state lost
