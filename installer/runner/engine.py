@@ -68,8 +68,10 @@ class RunRequest:
 
     def narrowable(self) -> list[str] | None:
         """The stages this run runs, when a run that only adds hosts may narrow them (scope.for_run):
-        a plain up's; None for --all-hosts, --limit, --exclude, --resume and every other kind."""
-        if self.kind is not Kind.UP or self.all_hosts or self.limit or self.exclude or self.resume:
+        a plain up's with kinstall's playbooks; None for --all-hosts, --limit, --exclude, --resume,
+        --playbook-dir (what other playbooks need of each host is theirs to know) and other kinds."""
+        if (self.kind is not Kind.UP or self.all_hosts or self.limit or self.exclude or self.resume
+                or self.playbook_dir != PLAYBOOKS):
             return None
         return [name for name in (self.stages or stages.NAMES) if name not in self.skip_stages]
 

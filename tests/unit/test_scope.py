@@ -113,12 +113,12 @@ def test_anything_but_new_hosts_is_a_full_pass_that_says_why(tmp_path):
     assert scope.only_adds(now, [], list(stages.NAMES)) == (None, "")
 
 
-def test_only_a_plain_up_is_narrowed():
+def test_only_a_plain_up_is_narrowed(tmp_path):
     assert engine.RunRequest(Kind.UP, stages=["preflight", "os"]).narrowable() == ["preflight", "os"]
     assert engine.RunRequest(Kind.UP, skip_stages=["verify"]).narrowable() == list(stages.NAMES[:-1])
     for request in (engine.RunRequest(Kind.UP, all_hosts=True), engine.RunRequest(Kind.UP, limit="node1"),
                     engine.RunRequest(Kind.UP, exclude=["node2"]), engine.RunRequest(Kind.UP, resume=True),
-                    engine.RunRequest(Kind.UPGRADE)):
+                    engine.RunRequest(Kind.UPGRADE), engine.RunRequest(Kind.UP, playbook_dir=tmp_path)):
         assert request.narrowable() is None
 
 
