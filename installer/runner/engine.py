@@ -97,15 +97,19 @@ def parse_stages(text: str | None) -> list[str] | None:
     return names
 
 
-def inventory_digest(inventory_file: Path) -> str:
-    """sha256 over the inventory file and every group_vars/host_vars file beside it."""
+def files_digest(root: Path, files: list[Path]) -> str:
+    """sha256 over files under root: each one's path relative to root and its content."""
     digest = hashlib.sha256()
-    root = inventory_file.parent
-    files = [inventory_file] + sorted(p for d in ("group_vars", "host_vars") for p in (root / d).rglob("*")
-                                      if p.is_file())
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def inventory_digest(inventory_file: Path) -> str:
+    """sha256 over the inventory file and every group_vars/host_vars file beside it."""
+    root = inventory_file.parent
+    return files_digest(root, [inventory_file] + sorted(p for d in ("group_vars", "host_vars")
+                                                        for p in (root / d).rglob("*") if p.is_file()))
 
 
 def controller_env(cluster_directory: Path, hosts: int) -> dict:

@@ -28,13 +28,10 @@ FINGERPRINT = "fingerprint"
 @functools.cache
 def _kinstall_digest() -> str:
     """sha256 over kinstall's playbooks and roles: another kinstall may do other things on a host."""
-    from installer.runner.engine import PLAYBOOKS, ROLES
+    from installer.runner.engine import PLAYBOOKS, ROLES, files_digest
 
-    digest = hashlib.sha256()
-    for root in (PLAYBOOKS, ROLES):
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            digest.update(str(path.relative_to(root.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return files_digest(PLAYBOOKS.parent, sorted(p for root in (PLAYBOOKS, ROLES) for p in root.rglob("*")
+                                                 if p.is_file() and "__pycache__" not in p.parts))
 
 
 def fingerprint(cluster: Cluster) -> dict:
