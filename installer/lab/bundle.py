@@ -17,7 +17,7 @@ from pathlib import Path
 
 from installer import bundle as bundles
 from installer import components, paths
-from installer.lab import files_repo, kubernetes
+from installer.lab import files_repo, image, kubernetes
 
 KUBE_CHECKSUM_VARIABLES = {"kubeadm": "kubeadm_checksums", "kubelet": "kubelet_checksums",
                            "kubectl": "kubectl_checksums"}
@@ -41,8 +41,7 @@ def ensure(report=lambda message: None) -> dict:
     """The bundle's manifest; the bundle is built first when missing."""
     files, kube = _sources(report)
     root = directory(files, kube)
-    if not (root / bundles.MANIFEST).exists():
-        _assemble(root, files, kube)
+    image.built_once(root / bundles.MANIFEST, lambda: _assemble(root, files, kube), "the lab's bundle", report)
     return {**bundles.read_manifest(root), "dir": str(root)}
 
 

@@ -22,7 +22,7 @@ import tarfile
 from pathlib import Path
 
 from installer import components, paths
-from installer.lab import oci
+from installer.lab import image, oci
 from installer.lab.podman import LabError
 
 SUITE = "bookworm"
@@ -86,8 +86,7 @@ def manifest(root: Path | None = None) -> dict:
     """The repository's manifest: each component's version, sha256 and path; built when missing."""
     root = root or directory()
     path = root / "repo" / MANIFEST
-    if not path.exists():
-        build(root)
+    image.built_once(path, lambda: build(root), "the lab's package repository")
     return json.loads(path.read_text())
 
 

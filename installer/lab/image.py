@@ -102,6 +102,19 @@ def exclusive(path: Path, waiting: str = "", report=lambda message: None):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def built_once(marker: Path, build, what: str, report=lambda message: None) -> None:
+    """Run build unless marker exists, one kinstall at a time: a second kinstall that finds the
+    marker missing waits for the first (lock beside the marker's build directory), then finds it
+    there. Builds write to a .partial directory they clear first, so two at once would destroy
+    each other's work."""
+    if marker.exists():
+        return
+    with exclusive(paths.cache() / f"{what.replace(' ', '-')}.lock",
+                   f"another kinstall is building {what}; waiting for it to finish", report):
+        if not marker.exists():
+            build()
+
+
 def build_lock(report=lambda message: None):
     """One node image build at a time on a machine. debootstrap inherits the lock's descriptor, so a
     debootstrap left running by a killed build keeps the lock until it ends, and the next build

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from installer import components, paths
 from installer.artifacts import CONTROL_PLANE_IMAGES
-from installer.lab import oci
+from installer.lab import image, oci
 from installer.lab.podman import LabError
 
 VERSION = "1.20.2"
@@ -85,7 +85,7 @@ def manifest(root: Path | None = None, build_if_missing: bool = True, report=lam
     if not path.exists():
         if not build_if_missing:
             raise LabError(f"the lab's Kubernetes is not built yet ({root}): run `kinstall lab kubernetes`")
-        build(root, report)
+        image.built_once(path, lambda: build(root, report), "the lab's Kubernetes", report)
     found = json.loads(path.read_text())
     if found.get("recipe") != recipe():
         raise LabError(f"{root} holds a build from another recipe (kinstall changed how it builds Kubernetes "

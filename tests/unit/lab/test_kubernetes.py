@@ -43,3 +43,33 @@ def test_a_cache_from_another_recipe_is_refused_naming_the_directory(build_cache
     (stale / kubernetes.MANIFEST).write_text('{"recipe": {"version": 0}}')
     with pytest.raises(LabError, match=rf"{stale} holds a build from another recipe .*\(rm -rf {stale}\)"):
         kubernetes.manifest()
+
+
+def test_two_kinstalls_at_once_build_it_once(build_cache, monkeypatch):
+    """A build clears its .partial directory first: a second `lab up` started meanwhile (two CI
+    jobs on a fresh machine) must wait for the first and use its build, not destroy it."""
+    import json
+    import threading
+    import time
+
+    builds = []
+    started = threading.Event()
+
+    def build(root, report):
+        builds.append(root)
+        started.set()
+        time.sleep(0.5)
+        root.mkdir(parents=True)
+        (root / kubernetes.MANIFEST).write_text(json.dumps({"recipe": kubernetes.recipe()}))
+
+    monkeypatch.setattr(kubernetes, "build", build)
+    said = []
+    found = []
+    first = threading.Thread(target=lambda: found.append(kubernetes.manifest()))
+    first.start()
+    started.wait(5)
+    found.append(kubernetes.manifest(report=said.append))
+    first.join()
+    assert len(builds) == 1
+    assert found == [{"recipe": kubernetes.recipe()}] * 2
+    assert said == ["another kinstall is building the lab's Kubernetes; waiting for it to finish"]
