@@ -330,6 +330,11 @@ def held(cluster, run_id: str, command: str, excluded: list[str], lock: bool = T
             ",".join(members))
         answers = {host: result for host, (event, result) in found.get(opened, {}).items()
                    if event == "runner_on_ok"}
+        empty = sorted(host for host, answer in answers.items() if "runs" not in answer)
+        if empty:
+            raise KinstallError(f"{', '.join(empty)} answered with an empty result when asked for the cluster's own "
+                                "state (was it cut by ansible-runner's MAX_EVENT_RES?); nothing was changed. Run "
+                                "again with --debug and report it", ExitCode.TASK_FAILED)
         taken = [host for host in lockers if answers.get(host, {}).get("locked")]
         problems = _stopped(found, opened) + _stopped(found, fetched)
         if problems or set(answers) != set(members):

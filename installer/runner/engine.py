@@ -42,6 +42,7 @@ CALLBACKS = PACKAGE / "ansible_plugins" / "callback"
 # Inventory settings that are secrets: never passed as extra variables.
 SECRET_SETTINGS = frozenset(name for name in schema.variables() if schema.secret(name))
 MAX_FORKS = 50
+MAX_EVENT_RESULT = 1 << 31  # characters: no limit kinstall's own results reach
 VERIFY_SETTLE = 60  # seconds for which up's verify stage tries a failing service check again
 
 
@@ -131,6 +132,10 @@ def controller_env(cluster_directory: Path, hosts: int) -> dict:
         "ANSIBLE_ROLES_PATH": str(ROLES),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_DEPRECATION_WARNINGS": "False",
+        # ansible-runner replaces a task's result by {} past 700,000 characters (AWX's database
+        # limit): the cluster's history read by a controller that lacks it is larger than that
+        # after a few runs, and kinstall reads every result it asks for.
+        "MAX_EVENT_RES": str(MAX_EVENT_RESULT),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
 

@@ -107,3 +107,21 @@ def test_an_id_or_run_name_from_a_host_that_would_name_a_path_here_is_refused(tm
     directory = tmp_path / "cache"
     custody._sync_history(directory, {"cp1": {"records": {"../../x": {"id": "x"}, "2026-1": {"id": "2026-1"}}}})
     assert [p.name for p in (directory / "runs").iterdir()] == ["2026-1"] and not (tmp_path / "x").exists()
+
+
+def test_a_result_larger_than_ansible_runners_event_limit_reaches_kinstall_whole(tmp_path):
+    """A controller that lacks the cluster's history reads it as one result (up to 30 records of
+    some 100 KB each); ansible-runner would replace any result past 700,000 characters by {}."""
+    import sys
+
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    cluster = SimpleNamespace(name="c.local", inventory_file=str(inventory), hosts=["localhost"], groups={})
+    private = tmp_path / "private"
+    private.mkdir()
+    found = custody._ansible(cluster, private, "big", custody._playbook(
+        [{"name": "Answer at length", "ansible.builtin.set_fact": {"answer": "{{ 'x' * 2000000 }}"}}], "localhost"),
+        {}, "localhost")
+    event, result = found["Answer at length"]["localhost"]
+    assert event == "runner_on_ok" and len(result["ansible_facts"]["answer"]) == 2000000
