@@ -11,15 +11,7 @@ from installer import plugins
 from installer.runner.engine import plugin_facts
 from tests.paths import ROLES
 
-
-def _var(path, task_name, variable):
-    tasks = yaml.safe_load((ROLES / path).read_text())
-    task = next(t for t in tasks if t["name"] == task_name)
-    return task["vars"][variable]
-
-
-PORTS = _var("preflight/tasks/network.yml", "The ports the host's roles need are free, or held by kinstall's "
-             "own services", "plugin_ports")
+PORTS = yaml.safe_load((ROLES / "preflight" / "vars" / "main.yml").read_text())["preflight_plugin_ports"]
 
 
 def ports_checked(plugin, roles, group_names):
