@@ -166,9 +166,11 @@ def model(sizes: list[Size], cores: tuple[int, ...] = (4, 16), forks: int = 50) 
     (spread over the controller's cores) and round trips. Adding one node: that node's stages alone,
     plus the pass over the others with the tasks they ran in the measured add."""
     small, large = sizes[0], sizes[-1]
+    if large.hosts == small.hosts:
+        print("\nmodel: needs two lab sizes (--sizes 3,12) to tell a run's fixed cost from its cost per host")
+        return
     noop_small, noop_large = small.runs["no-op re-run"], large.runs["no-op re-run"]
-    slope = ((noop_large.cpu - noop_small.cpu) / (large.hosts - small.hosts) if large.hosts > small.hosts
-             else noop_small.cpu / small.hosts)
+    slope = (noop_large.cpu - noop_small.cpu) / (large.hosts - small.hosts)
     tasks = noop_large.tasks_per_host
     per_task_cpu = slope / tasks
     fixed = max(0.0, noop_small.cpu - slope * small.hosts)
