@@ -332,6 +332,7 @@ def held(cluster, run_id: str, command: str, excluded: list[str], lock: bool = T
                    if event == "runner_on_ok"}
         empty = sorted(host for host, answer in answers.items() if "runs" not in answer)
         if empty:
+            taken = lockers  # it may hold the lock on them: released below (only a lock of this run's)
             raise KinstallError(f"{', '.join(empty)} answered with an empty result when asked for the cluster's own "
                                 "state (was it cut by ansible-runner's MAX_EVENT_RES?); nothing was changed. Run "
                                 "again with --debug and report it", ExitCode.TASK_FAILED)

@@ -125,3 +125,23 @@ def test_a_result_larger_than_ansible_runners_event_limit_reaches_kinstall_whole
         {}, "localhost")
     event, result = found["Answer at length"]["localhost"]
     assert event == "runner_on_ok" and len(result["ansible_facts"]["answer"]) == 2000000
+
+
+def test_an_empty_answer_from_a_state_host_is_a_clear_error_and_releases_what_the_run_may_hold(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINSTALL_HOME", str(tmp_path / "home"))
+    cluster = _cluster(tmp_path, control=("cp1",), etcd=("cp1",))
+    calls = []
+
+    def ansible(cluster, private, name, plays, extravars, limit):
+        calls.append((name, limit))
+        if name == "open":  # the lock may be taken, but its answer did not arrive
+            return {plays[0]["tasks"][0]["name"]: {"cp1": ("runner_on_ok", {})}}
+        return {}
+
+    monkeypatch.setattr(custody, "_ansible", ansible)
+    with pytest.raises(KinstallError) as raised:
+        with custody.held(cluster, "run-1", "kinstall up", []):
+            pass
+    assert raised.value.exit_code == ExitCode.TASK_FAILED
+    assert "cp1 answered with an empty result" in raised.value.message and "nothing was changed" in raised.value.message
+    assert calls == [("open", "cp1"), ("release", "cp1")]  # close releases only a lock of this run
