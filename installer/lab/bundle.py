@@ -41,7 +41,7 @@ def ensure(report=lambda message: None) -> dict:
     """The bundle's manifest; the bundle is built first when missing."""
     files, kube = _sources(report)
     root = directory(files, kube)
-    image.built_once(root / bundles.MANIFEST, lambda: _assemble(root, files, kube), "the lab's bundle", report)
+    image.built_once(root, root / bundles.MANIFEST, lambda: _assemble(root, files, kube), "the lab's bundle", report)
     return {**bundles.read_manifest(root), "dir": str(root)}
 
 

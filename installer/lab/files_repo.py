@@ -86,7 +86,7 @@ def manifest(root: Path | None = None) -> dict:
     """The repository's manifest: each component's version, sha256 and path; built when missing."""
     root = root or directory()
     path = root / "repo" / MANIFEST
-    image.built_once(path, lambda: build(root), "the lab's package repository")
+    image.built_once(root, path, lambda: build(root), "the lab's package repository")
     return json.loads(path.read_text())
 
 

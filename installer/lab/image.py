@@ -102,14 +102,14 @@ def exclusive(path: Path, waiting: str = "", report=lambda message: None):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def built_once(marker: Path, build, what: str, report=lambda message: None) -> None:
-    """Run build unless marker exists, one kinstall at a time: a second kinstall that finds the
-    marker missing waits for the first (lock beside the marker's build directory), then finds it
-    there. Builds write to a .partial directory they clear first, so two at once would destroy
-    each other's work."""
+def built_once(root: Path, marker: Path, build, what: str, report=lambda message: None) -> None:
+    """Build root unless its marker exists, one kinstall at a time: a second kinstall that finds the
+    marker missing waits for the first (on a lock named after root, in the cache's locks/), then
+    finds it there. Builds write to root.partial, which they clear first, so two at once would
+    destroy each other's work."""
     if marker.exists():
         return
-    with exclusive(paths.cache() / f"{what.replace(' ', '-')}.lock",
+    with exclusive(paths.cache() / "locks" / f"{root.name}.lock",
                    f"another kinstall is building {what}; waiting for it to finish", report):
         if not marker.exists():
             build()

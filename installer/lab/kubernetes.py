@@ -85,7 +85,7 @@ def manifest(root: Path | None = None, build_if_missing: bool = True, report=lam
     if not path.exists():
         if not build_if_missing:
             raise LabError(f"the lab's Kubernetes is not built yet ({root}): run `kinstall lab kubernetes`")
-        image.built_once(path, lambda: build(root, report), "the lab's Kubernetes", report)
+        image.built_once(root, path, lambda: build(root, report), "the lab's Kubernetes", report)
     found = json.loads(path.read_text())
     if found.get("recipe") != recipe():
         raise LabError(f"{root} holds a build from another recipe (kinstall changed how it builds Kubernetes "
